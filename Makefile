@@ -1,0 +1,101 @@
+# mhtas -- plain Makefile (after redis's src/Makefile): object lists, -MMD
+# dependencies, overridable optimisation, SANITIZE=1 for ASan+UBSan.
+#
+#   make            build everything into bin/
+#   make test       install missing dependencies, build, run every test
+#   make run        install missing dependencies, build, run the demo
+#   make deps       install missing Debian/npm packages (deploy/deps.sh)
+#   SANITIZE=1 make test   the same under AddressSanitizer + UBSan
+
+CC       ?= cc
+OPT      ?= -O2
+PKGS     := libuv libnghttp2 hiredis libprotobuf-c libwebsockets jansson inih libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ifeq ($(SANITIZE),1)
+  BUILD    := build/san
+  BINDIR   := build/san/bin
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  OPT      := -O1 -g
+else
+  BUILD    := build/rel
+  BINDIR   := bin
+  SANFLAGS :=
+endif
+GEN      := build/gen
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SANFLAGS) -MMD -MP \
+            -I$(GEN) -Iserver -Iclient $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+LDFLAGS  += $(SANFLAGS)
+
+PROTOS     := $(wildcard proto/mhtas/v1/*.proto)
+PROTO_SRC  := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTO_HDR  := $(PROTO_SRC:.c=.h)
+PROTO_OBJ  := $(patsubst $(GEN)/%.c,$(BUILD)/gen/%.o,$(PROTO_SRC))
+
+# Every server source except main.c goes into one static library, which the
+# hub, the tools and the tests link against.
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*/*.c))
+SERVER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SERVER_SRC))
+SERVER_LIB := $(BUILD)/libmhtas.a
+
+CLIENT_SRC := $(wildcard client/lib/*.c)
+CLIENT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_SRC))
+
+UNIT_SRC   := $(wildcard tests/unit/*/*_test.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+BINS := $(BINDIR)/mhtas-hub
+
+.PHONY: all test unit e2e run deps clean bench
+all: $(BINS)
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto $(PROTOS)
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+$(BUILD)/gen/%.o: $(GEN)/%.c $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-error -c $< -o $@
+
+$(BUILD)/%.o: %.c $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(SERVER_LIB): $(SERVER_OBJ) $(PROTO_OBJ) $(CLIENT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BINDIR)/mhtas-hub: $(BUILD)/server/main.o $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(SERVER_LIB) $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+deps:
+	@deploy/deps.sh
+
+unit: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+# The whole suite: release build (unit + end-to-end), then the same again
+# under ASan+UBSan. tests/run-all.sh prints one "N passed, N failed" line.
+test: deps
+	@tests/run-all.sh
+
+e2e: all
+	@tests/run-e2e.sh $(BINDIR)/mhtas-hub
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@deploy/demo.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

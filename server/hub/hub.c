@@ -1,0 +1,656 @@
+/* hub.c -- owns the domain core and connects it to the front ends.
+ *
+ * What happens on a call (see docs/ARCHITECTURE.md for the picture):
+ *   front end decodes -> hub_call -> role gate and core function
+ *   (hub_methods.c) -> the core emits events synchronously -> emit() packs
+ *   each event once, keeps it in the history ring for resume, and fans it out
+ *   to every subscription whose user may see it -> the reply goes back to
+ *   the front end -> settle(): presence changes, the supervisors' board and
+ *   the core's next timer.
+ *
+ * Re-entrancy: the core must never be entered while it is emitting. A front
+ * end may drop a subscription from inside an event callback (a slow
+ * consumer), and dropping a practitioner's last subscription is a presence
+ * change the core must hear about; so presence changes and frees are queued
+ * while `busy` and applied in settle(), when the stack has unwound. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "codec/pbjson.h"
+#include "hub_internal.h"
+#include "log/log.h"
+#include "util/alloc.h"
+
+typedef struct held {
+    uint64_t seq;
+    uint8_t *pb;
+    size_t len;
+    core_audience_t aud;
+} held_t;
+
+typedef struct sub_list {
+    hub_sub_t *head;
+} sub_list_t;
+
+struct hub_sub {
+    hub_t *hub;
+    const hub_user_t *user;
+    hub_event_cb cb;
+    void *ctx;
+    hub_sub_t *prev, *next;   /* in police list or the user's list */
+    hub_sub_t *next_dead;
+    bool dead;
+};
+
+struct hub {
+    uv_loop_t *loop;
+    const hub_config_t *cfg;
+    core_t *core;
+
+    /* the core's view of the configuration (pointers into cfg) */
+    core_config_t ccfg;
+    core_borough_t *cboroughs;
+    core_user_t *cusers;
+
+    uv_timer_t timer;
+    int64_t wall0_ms;      /* wall clock when the hub started */
+    uint64_t loop0_ms;     /* uv_now() at the same moment */
+    int handles_open;
+
+    /* events held for Subscribe(after_seq): a ring, oldest at ring_head */
+    held_t *ring;
+    size_t ring_cap, ring_head, ring_len;
+
+    sub_list_t police;      /* operators, dispatchers, supervisors */
+    sub_list_t *by_user;    /* practitioners, indexed by user */
+    uint32_t *sub_count;    /* live subscriptions per user */
+    uint8_t *told_connected;/* what the core was last told, per user */
+    hub_sub_t *dead;        /* unsubscribed, freed in settle() */
+    int busy;
+
+    /* latency of the call being run, for the histograms */
+    uint64_t call_t0_ns;
+    const hub_method_t *call_method;
+    bool call_observed;
+
+    hub_metrics_t metrics;
+};
+
+/* ------------------------------------------------------------------ time */
+
+int64_t hub__now_ms(hub_t *hub)
+{
+    return hub->wall0_ms + (int64_t)(uv_now(hub->loop) - hub->loop0_ms);
+}
+
+core_t *hub__core(hub_t *hub)
+{
+    return hub->core;
+}
+
+const hub_config_t *hub_config(hub_t *hub)
+{
+    return hub->cfg;
+}
+
+uv_loop_t *hub_loop(hub_t *hub)
+{
+    return hub->loop;
+}
+
+uint64_t hub_last_seq(hub_t *hub)
+{
+    return core_last_seq(hub->core);
+}
+
+hub_fe_stats_t *hub_fe_stats(hub_t *hub, hub_frontend_t fe)
+{
+    return &hub->metrics.fe[fe];
+}
+
+void hub_observe_relay_us(hub_t *hub, uint64_t us)
+{
+    hub_hist__observe_us(&hub->metrics.relay, us);
+}
+
+/* ------------------------------------------------------------------ auth */
+
+const hub_user_t *hub_authenticate(hub_t *hub, const char *token, size_t len)
+{
+    if (token == NULL || len == 0 || len > 512)
+        return NULL;
+    return hub_config_find_token(hub->cfg, token, len);
+}
+
+bool hub_origin_allowed(hub_t *hub, const char *origin)
+{
+    for (size_t i = 0; i < hub->cfg->n_allowed_origins; i++)
+        if (strcmp(hub->cfg->allowed_origins[i], origin) == 0)
+            return true;
+    return false;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static bool is_police(const hub_user_t *u)
+{
+    return u->role != MHTAS__V1__ROLE__ROLE_PRACTITIONER;
+}
+
+static bool visible(const hub_user_t *u, const core_audience_t *aud)
+{
+    if (is_police(u)) {
+        if (aud->police)
+            return true;
+        if (aud->supervisors && u->role == MHTAS__V1__ROLE__ROLE_SUPERVISOR)
+            return true;
+    }
+    for (int i = 0; i < aud->n_users; i++)
+        if (aud->users[i] == u->index)
+            return true;
+    return false;
+}
+
+const char *hub_event_json(hub_event_t *ev, size_t *len)
+{
+    if (ev->_json == NULL) {
+        Mhtas__V1__Event *e = mhtas__v1__event__unpack(hub_pb_allocator(), ev->len, ev->pb);
+        if (e == NULL)
+            return NULL;
+        ev->_json = pbjson_encode(&e->base, &ev->_json_len);
+        mhtas__v1__event__free_unpacked(e, hub_pb_allocator());
+        if (ev->_json == NULL)
+            return NULL;
+    }
+    *len = ev->_json_len;
+    return ev->_json;
+}
+
+static void deliver(hub_sub_t *s, hub_event_t *ev)
+{
+    if (!s->dead)
+        s->cb(s->ctx, ev);
+}
+
+static void fan_out(hub_t *hub, hub_event_t *ev, const core_audience_t *aud)
+{
+    hub->busy++;
+    /* `next` is read before each callback: a callback may unsubscribe its own
+     * subscription, which unlinks it but frees it only in settle(). */
+    if (aud->police || aud->supervisors) {
+        for (hub_sub_t *s = hub->police.head, *next; s; s = next) {
+            next = s->next;
+            if (aud->police || s->user->role == MHTAS__V1__ROLE__ROLE_SUPERVISOR)
+                deliver(s, ev);
+        }
+    }
+    for (int i = 0; i < aud->n_users; i++) {
+        int u = aud->users[i];
+        if (u < 0 || (size_t)u >= hub->cfg->n_users)
+            continue;
+        const hub_user_t *user = &hub->cfg->users[u];
+        if (is_police(user)) {
+            if (aud->police || (aud->supervisors && user->role == MHTAS__V1__ROLE__ROLE_SUPERVISOR))
+                continue; /* already delivered above */
+            for (hub_sub_t *s = hub->police.head, *next; s; s = next) {
+                next = s->next;
+                if (s->user == user)
+                    deliver(s, ev);
+            }
+            continue;
+        }
+        for (hub_sub_t *s = hub->by_user[u].head, *next; s; s = next) {
+            next = s->next;
+            deliver(s, ev);
+        }
+    }
+    hub->busy--;
+}
+
+/* Latency histograms, read off the events as they pass: the offer that a
+ * RaiseIncident produced, the message that a PostMessage produced, and the
+ * human offer-to-accept time from the incident's own history. */
+static void observe(hub_t *hub, const Mhtas__V1__Event *ev)
+{
+    if (hub->call_method && !hub->call_observed) {
+        bool hit = (ev->kind_case == MHTAS__V1__EVENT__KIND_OFFER &&
+                    strcmp(hub->call_method->name, "RaiseIncident") == 0) ||
+                   (ev->kind_case == MHTAS__V1__EVENT__KIND_MESSAGE &&
+                    strcmp(hub->call_method->name, "PostMessage") == 0);
+        if (hit) {
+            uint64_t us = (uv_hrtime() - hub->call_t0_ns) / 1000;
+            hub_hist__observe_us(ev->kind_case == MHTAS__V1__EVENT__KIND_OFFER ? &hub->metrics.raise_to_offer
+                                                                               : &hub->metrics.relay,
+                                 us);
+            hub->call_observed = true;
+        }
+    }
+    if (ev->kind_case == MHTAS__V1__EVENT__KIND_INCIDENT && ev->incident->transition &&
+        ev->incident->transition->cause == MHTAS__V1__CAUSE__CAUSE_ACCEPTED && ev->incident->incident) {
+        const Mhtas__V1__Incident *inc = ev->incident->incident;
+        for (size_t i = inc->n_history; i-- > 0;) {
+            if (inc->history[i]->to == MHTAS__V1__INCIDENT_STATE__INCIDENT_STATE_OFFERED) {
+                int64_t ms = ev->incident->transition->at_ms - inc->history[i]->at_ms;
+                if (ms >= 0)
+                    hub_hist__observe_us(&hub->metrics.offer_to_accept, (uint64_t)ms * 1000);
+                break;
+            }
+        }
+    }
+}
+
+/* The core's emit callback: pack once, hold for resume, fan out. */
+static void emit(void *ctx, const Mhtas__V1__Event *e, const core_audience_t *aud)
+{
+    hub_t *hub = ctx;
+    size_t len = protobuf_c_message_get_packed_size(&e->base);
+    uint8_t *pb = hub_malloc(len);
+    if (pb == NULL) {
+        hub_log(HUB_LOG_ERROR, "hub", "event=event_dropped seq=%llu reason=out_of_memory",
+                (unsigned long long)e->seq);
+        return;
+    }
+    protobuf_c_message_pack(&e->base, pb);
+    hub->metrics.events_total++;
+    hub->metrics.event_bytes_total += len;
+    observe(hub, e);
+
+    hub_event_t ev = { .seq = e->seq, .pb = pb, .len = len };
+    fan_out(hub, &ev, aud);
+    hub_free(ev._json);
+
+    if (hub->ring_cap == 0) {
+        hub_free(pb);
+        return;
+    }
+    size_t slot;
+    if (hub->ring_len == hub->ring_cap) {
+        slot = hub->ring_head;
+        hub_free(hub->ring[slot].pb);
+        hub->ring_head = (hub->ring_head + 1) % hub->ring_cap;
+    } else {
+        slot = (hub->ring_head + hub->ring_len) % hub->ring_cap;
+        hub->ring_len++;
+    }
+    hub->ring[slot] = (held_t){ .seq = e->seq, .pb = pb, .len = len, .aud = *aud };
+}
+
+/* ------------------------------------------------------------- settling */
+
+static void timer_cb(uv_timer_t *t);
+
+static void arm_timer(hub_t *hub)
+{
+    int64_t next = core_next_deadline(hub->core);
+    if (next == INT64_MAX) {
+        uv_timer_stop(&hub->timer);
+        return;
+    }
+    int64_t delay = next - hub__now_ms(hub);
+    uv_timer_start(&hub->timer, timer_cb, delay < 0 ? 0 : (uint64_t)delay, 0);
+}
+
+/* Applies what had to wait for the stack to unwind. Runs after every entry
+ * into the core from outside (a call, a timer, a subscription change). */
+static void settle(hub_t *hub)
+{
+    if (hub->busy > 0 || hub->core == NULL)
+        return;
+    hub->busy++;
+    int64_t now = hub__now_ms(hub);
+    for (size_t u = 0; u < hub->cfg->n_users; u++) {
+        bool connected = hub->sub_count[u] > 0;
+        if (connected != (bool)hub->told_connected[u] && !is_police(&hub->cfg->users[u])) {
+            hub->told_connected[u] = connected;
+            hub_log(HUB_LOG_INFO, "hub", "event=presence user=%s connected=%d", hub->cfg->users[u].id,
+                    connected);
+            core_set_connected(hub->core, now, (int)u, connected);
+        }
+    }
+    core_flush_board(hub->core, now);
+    hub->busy--;
+    while (hub->dead) {
+        hub_sub_t *s = hub->dead;
+        hub->dead = s->next_dead;
+        hub_free(s);
+    }
+    arm_timer(hub);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    hub_t *hub = t->data;
+    hub->busy++;
+    core_tick(hub->core, hub__now_ms(hub));
+    hub->busy--;
+    settle(hub);
+}
+
+/* ---------------------------------------------------------------- calls */
+
+hub_call_t *hub_call(hub_t *hub, const hub_user_t *caller, const hub_method_t *method,
+                     const ProtobufCMessage *req, hub_reply_cb cb, void *ctx)
+{
+    uv_update_time(hub->loop);
+    hub->call_t0_ns = uv_hrtime();
+    hub->call_method = method;
+    hub->call_observed = false;
+
+    ProtobufCMessage *resp = NULL;
+    const char *message = NULL;
+    hub->busy++;
+    int status = hub_methods__run(hub, caller, method, req, &resp, &message);
+    hub->busy--;
+    hub->call_method = NULL;
+
+    hub_log(status ? HUB_LOG_INFO : HUB_LOG_DEBUG, "hub", "event=call method=%s user=%s status=%d us=%llu",
+            method->name, caller->id, status, (unsigned long long)((uv_hrtime() - hub->call_t0_ns) / 1000));
+    hub_reply_t reply = { .status = status, .message = message, .msg = resp };
+    cb(ctx, &reply);
+    if (resp)
+        protobuf_c_message_free_unpacked(resp, hub_pb_allocator());
+    settle(hub);
+    /* Every call completes before returning today; the journal will make
+     * durable replies asynchronous and return a handle here. */
+    return NULL;
+}
+
+void hub_call_cancel(hub_call_t *call)
+{
+    (void)call;
+}
+
+/* -------------------------------------------------------- subscriptions */
+
+static sub_list_t *list_for(hub_t *hub, const hub_user_t *u)
+{
+    return is_police(u) ? &hub->police : &hub->by_user[u->index];
+}
+
+static void replay(hub_t *hub, hub_sub_t *s, uint64_t after_seq)
+{
+    uint64_t oldest = hub->ring_len ? hub->ring[hub->ring_head].seq : core_last_seq(hub->core) + 1;
+    uint64_t last = core_last_seq(hub->core);
+    if (after_seq + 1 < oldest || after_seq > last) {
+        /* The client has missed events we no longer hold (or it saw a hub
+         * that has since restarted): tell it to reload rather than pretend
+         * the stream is whole. */
+        Mhtas__V1__Event e = MHTAS__V1__EVENT__INIT;
+        Mhtas__V1__Notice n = MHTAS__V1__NOTICE__INIT;
+        n.kind = MHTAS__V1__NOTICE_KIND__NOTICE_KIND_RESUME_GAP;
+        n.text = "Some events since you were last connected are no longer held: reload the incidents.";
+        e.seq = last;
+        e.at_ms = hub__now_ms(hub);
+        e.kind_case = MHTAS__V1__EVENT__KIND_NOTICE;
+        e.notice = &n;
+        size_t len = protobuf_c_message_get_packed_size(&e.base);
+        uint8_t *pb = hub_malloc(len);
+        if (pb) {
+            protobuf_c_message_pack(&e.base, pb);
+            hub_event_t ev = { .seq = e.seq, .pb = pb, .len = len };
+            deliver(s, &ev);
+            hub_free(ev._json);
+            hub_free(pb);
+        }
+        if (after_seq > last)
+            return;
+    }
+    for (size_t i = 0; i < hub->ring_len && !s->dead; i++) {
+        held_t *h = &hub->ring[(hub->ring_head + i) % hub->ring_cap];
+        if (h->seq <= after_seq || !visible(s->user, &h->aud))
+            continue;
+        hub_event_t ev = { .seq = h->seq, .pb = h->pb, .len = h->len };
+        deliver(s, &ev);
+        hub_free(ev._json);
+    }
+}
+
+hub_sub_t *hub_subscribe(hub_t *hub, const hub_user_t *user, uint64_t after_seq, hub_event_cb cb,
+                         void *ctx)
+{
+    hub_sub_t *s = hub_calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->hub = hub;
+    s->user = user;
+    s->cb = cb;
+    s->ctx = ctx;
+    if (after_seq > 0) {
+        hub->busy++;
+        replay(hub, s, after_seq);
+        hub->busy--;
+    }
+    sub_list_t *l = list_for(hub, user);
+    s->next = l->head;
+    if (l->head)
+        l->head->prev = s;
+    l->head = s;
+    hub->sub_count[user->index]++;
+    hub->metrics.subscribers++;
+    settle(hub);
+    return s;
+}
+
+void hub_unsubscribe(hub_sub_t *s)
+{
+    if (s == NULL || s->dead)
+        return;
+    hub_t *hub = s->hub;
+    sub_list_t *l = list_for(hub, s->user);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    /* s->next stays valid for a fan-out loop that is standing on s. */
+    s->dead = true;
+    s->next_dead = hub->dead;
+    hub->dead = s;
+    hub->sub_count[s->user->index]--;
+    hub->metrics.subscribers--;
+    settle(hub);
+}
+
+/* -------------------------------------------------------------- metrics */
+
+char *hub_render_metrics(hub_t *hub, size_t *len)
+{
+    core_stats_t cs;
+    core_get_stats(hub->core, hub__now_ms(hub), &cs);
+    return hub_metrics__render(&hub->metrics, &cs, len);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int index_of(char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n && name; i++)
+        if (strcmp(names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int parse_strategy(const char *s, core_strategy_t *out)
+{
+    static const char *const names[] = { "ringall", "leastrecent", "fewestcalls", "rrmemory", "linear", "random" };
+    for (int i = 0; i < 6; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (core_strategy_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* Translates the configuration into the core's index-and-bitmask form. */
+static int build_core_config(hub_t *hub, char *err, size_t errlen)
+{
+    const hub_config_t *cfg = hub->cfg;
+    core_config_t *c = &hub->ccfg;
+    if (cfg->n_boroughs > CORE_MAX_BOROUGHS || cfg->n_skills > CORE_MAX_SKILLS) {
+        snprintf(err, errlen, "at most %d boroughs and %d skills are supported", CORE_MAX_BOROUGHS,
+                 CORE_MAX_SKILLS);
+        return -1;
+    }
+    hub->cboroughs = hub_calloc(cfg->n_boroughs ? cfg->n_boroughs : 1, sizeof *hub->cboroughs);
+    hub->cusers = hub_calloc(cfg->n_users ? cfg->n_users : 1, sizeof *hub->cusers);
+    if (hub->cboroughs == NULL || hub->cusers == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char **bnames = hub_calloc(cfg->n_boroughs ? cfg->n_boroughs : 1, sizeof *bnames);
+    if (bnames == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_boroughs; i++)
+        bnames[i] = cfg->boroughs[i].name;
+    for (size_t i = 0; i < cfg->n_boroughs; i++) {
+        const hub_borough_t *b = &cfg->boroughs[i];
+        core_borough_t *cb = &hub->cboroughs[i];
+        cb->name = b->name;
+        cb->provider = index_of(cfg->providers, cfg->n_providers, b->provider);
+        for (size_t j = 0; j < b->n_neighbours; j++) {
+            int k = index_of(bnames, cfg->n_boroughs, b->neighbours[j]);
+            if (k >= 0)
+                cb->neighbours |= 1ull << k;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_users; i++) {
+        const hub_user_t *u = &cfg->users[i];
+        core_user_t *cu = &hub->cusers[i];
+        cu->id = u->id;
+        cu->display_name = u->display_name;
+        cu->role = u->role;
+        cu->provider = index_of(cfg->providers, cfg->n_providers, u->provider);
+        for (size_t j = 0; j < u->n_skills; j++) {
+            int k = index_of(cfg->skills, cfg->n_skills, u->skills[j]);
+            if (k >= 0)
+                cu->skills |= 1u << k;
+        }
+        for (size_t j = 0; j < u->n_boroughs; j++) {
+            int k = index_of(bnames, cfg->n_boroughs, u->boroughs[j]);
+            if (k >= 0)
+                cu->boroughs |= 1ull << k;
+        }
+        cu->capacity = u->capacity;
+    }
+    hub_free(bnames);
+
+    c->providers = (const char *const *)cfg->providers;
+    c->n_providers = cfg->n_providers;
+    c->boroughs = hub->cboroughs;
+    c->n_boroughs = cfg->n_boroughs;
+    c->skills = (const char *const *)cfg->skills;
+    c->n_skills = cfg->n_skills;
+    c->users = hub->cusers;
+    c->n_users = cfg->n_users;
+    int k = index_of(cfg->skills, cfg->n_skills, cfg->skill_under_18);
+    if (k >= 0)
+        c->flag_skills[MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_UNDER_18] = 1u << k;
+    k = index_of(cfg->skills, cfg->n_skills, cfg->skill_ld_autism);
+    if (k >= 0)
+        c->flag_skills[MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_LD_AUTISM] = 1u << k;
+    if (parse_strategy(cfg->strategy, &c->strategy) != 0) {
+        snprintf(err, errlen, "unknown routing strategy \"%s\"", cfg->strategy);
+        return -1;
+    }
+    c->offer_timeout_ms = cfg->offer_timeout_ms;
+    c->auto_pause_after = cfg->auto_pause_after;
+    c->wrap_up_ms = cfg->wrap_up_ms;
+    c->disconnect_grace_ms = cfg->disconnect_grace_ms;
+    c->widen_neighbour_ms = cfg->widen_neighbour_ms;
+    c->widen_anyone_ms = cfg->widen_anyone_ms;
+    for (int p = 0; p < 5; p++)
+        c->sla_ms[p] = cfg->sla_ms[p];
+    c->sla_warn_percent = cfg->sla_warn_percent;
+    c->max_open_incidents = cfg->max_open_incidents;
+    c->max_messages_per_incident = cfg->max_messages_per_incident;
+    c->max_text_bytes = cfg->max_text_bytes;
+    c->rng_seed = (uint64_t)hub->wall0_ms | 1;
+    return 0;
+}
+
+hub_t *hub_new(uv_loop_t *loop, const hub_config_t *cfg, char *err, size_t errlen)
+{
+    if (hub_methods__init(err, errlen) != 0)
+        return NULL;
+    hub_t *hub = hub_calloc(1, sizeof *hub);
+    if (hub == NULL)
+        goto fail_nomem;
+    hub->loop = loop;
+    hub->cfg = cfg;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    hub->wall0_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    uv_update_time(loop);
+    hub->loop0_ms = uv_now(loop);
+
+    size_t nu = cfg->n_users ? cfg->n_users : 1;
+    hub->by_user = hub_calloc(nu, sizeof *hub->by_user);
+    hub->sub_count = hub_calloc(nu, sizeof *hub->sub_count);
+    hub->told_connected = hub_calloc(nu, 1);
+    hub->ring_cap = cfg->event_history;
+    hub->ring = hub_calloc(hub->ring_cap ? hub->ring_cap : 1, sizeof *hub->ring);
+    if (!hub->by_user || !hub->sub_count || !hub->told_connected || !hub->ring)
+        goto fail_nomem_hub;
+    if (build_core_config(hub, err, errlen) != 0)
+        goto fail;
+    hub->core = core_new(&hub->ccfg, emit, hub, 1);
+    if (hub->core == NULL)
+        goto fail_nomem_hub;
+    uv_timer_init(loop, &hub->timer);
+    hub->timer.data = hub;
+    hub->handles_open = 1;
+    return hub;
+
+fail_nomem_hub:
+    snprintf(err, errlen, "out of memory");
+fail:
+
+    hub_free(hub->by_user);
+    hub_free(hub->sub_count);
+    hub_free(hub->told_connected);
+    hub_free(hub->ring);
+    hub_free(hub->cboroughs);
+    hub_free(hub->cusers);
+    hub_free(hub);
+    return NULL;
+fail_nomem:
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
+
+void hub_close(hub_t *hub)
+{
+    if (hub->handles_open) {
+        uv_timer_stop(&hub->timer);
+        uv_close((uv_handle_t *)&hub->timer, NULL);
+        hub->handles_open = 0;
+    }
+}
+
+void hub_destroy(hub_t *hub)
+{
+    if (hub == NULL)
+        return;
+    core_free(hub->core);
+    hub->core = NULL;
+    for (size_t i = 0; i < hub->ring_len; i++)
+        hub_free(hub->ring[(hub->ring_head + i) % hub->ring_cap].pb);
+    /* Subscriptions still open belong to front ends that were not closed;
+     * free what the hub owns. */
+    while (hub->dead) {
+        hub_sub_t *s = hub->dead;
+        hub->dead = s->next_dead;
+        hub_free(s);
+    }
+    hub_free(hub->ring);
+    hub_free(hub->by_user);
+    hub_free(hub->sub_count);
+    hub_free(hub->told_connected);
+    hub_free(hub->cboroughs);
+    hub_free(hub->cusers);
+    hub_free(hub);
+}
