@@ -49,6 +49,13 @@ UNIT_SRC   := $(wildcard tests/unit/*/*_test.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BINDIR)/mhtas-hub
+CLI_SRC := $(wildcard client/cli/*.c)
+ifneq ($(CLI_SRC),)
+  BINS += $(BINDIR)/mhtas-cli
+endif
+ifneq ($(wildcard loadtest/journal_bench.c),)
+  BINS += $(BINDIR)/mhtas-journal-bench
+endif
 
 .PHONY: all test unit e2e run deps clean bench
 all: $(BINS)
@@ -66,10 +73,17 @@ $(BUILD)/%.o: %.c $(PROTO_HDR)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(SERVER_LIB): $(SERVER_OBJ) $(PROTO_OBJ) $(CLIENT_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
+	@rm -f $@.tmp.$$$$; ar rcs $@.tmp.$$$$ $^ && mv -f $@.tmp.$$$$ $@
 
 $(BINDIR)/mhtas-hub: $(BUILD)/server/main.o $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mhtas-cli: $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC)) $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mhtas-journal-bench: $(BUILD)/loadtest/journal_bench.o $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

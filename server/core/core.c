@@ -407,7 +407,9 @@ core_t *core_new(const core_config_t *cfg, core_emit_cb emit, void *emit_ctx, ui
     c->bitset_words = (cfg->n_users + 63) / 64;
     if (c->bitset_words == 0)
         c->bitset_words = 1;
-    if (cfg->n_users && (c->pr = hub_calloc(cfg->n_users, sizeof(*c->pr))) == NULL) {
+    if (cfg->n_users && ((c->pr = hub_calloc(cfg->n_users, sizeof(*c->pr))) == NULL ||
+                         (c->cand = hub_calloc(2 * cfg->n_users, sizeof(int))) == NULL)) {
+        hub_free(c->pr);
         hub_free(c);
         return NULL;
     }
@@ -419,7 +421,7 @@ core_t *core_new(const core_config_t *cfg, core_emit_cb emit, void *emit_ctx, ui
     return c;
 }
 
-static void incident_free(incident_t *inc)
+void core__incident_free(incident_t *inc)
 {
     core__pb_free(inc->details);
     core__pb_free(inc->outcome);
@@ -445,13 +447,14 @@ void core_free(core_t *c)
     if (c == NULL)
         return;
     for (size_t i = 0; i < c->n_all; i++)
-        incident_free(c->all[i]);
+        core__incident_free(c->all[i]);
     hub_free(c->all);
     hub_free(c->open);
     hub_free(c->queue);
     for (size_t u = 0; u < c->cfg.n_users; u++)
         hub_free(c->pr[u].pause_reason);
     hub_free(c->pr);
+    hub_free(c->cand);
     hub_free(c);
 }
 

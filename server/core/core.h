@@ -200,6 +200,45 @@ int core_reassign(core_t *, int64_t now, int user, const Mhtas__V1__ReassignRequ
 int core_get_board(core_t *, int64_t now, int user, const Mhtas__V1__GetBoardRequest *,
                    Mhtas__V1__GetBoardResponse **resp);
 
+int core_get_indicators(core_t *, int64_t now, int user, const Mhtas__V1__GetIndicatorsRequest *,
+                        Mhtas__V1__GetIndicatorsResponse **resp);
+
+/* ------------------------------------------------------------ recovery
+ *
+ * The journal holds every event the core emitted (packed mhtas.v1.Event), and
+ * from time to time a JournalSnapshot of the whole state. On start the shell
+ * rebuilds the core from them, in this order:
+ *   core_restore_snapshot()   the newest snapshot, if any (at most once, first)
+ *   core_restore_event()      every journalled event after it, in seq order
+ *   core_restore_finish()     once, at `now`: then the core is live
+ * Restoring emits nothing. Events that carry no state (Offer, Board,
+ * QueueStatus, Notice) are accepted and ignored.
+ */
+int core_restore_snapshot(core_t *core, const Mhtas__V1__JournalSnapshot *snap);
+int core_restore_event(core_t *core, const Mhtas__V1__Event *ev);
+
+/* Ends recovery: offers that were in flight are withdrawn and re-queued (their
+ * offerees may never have seen them), every practitioner starts disconnected
+ * (holders keep their incidents for disconnect_grace_ms from `now`), the next
+ * event seq is the last restored + 1, and the queue is routed. Emits the
+ * resulting events like any other change. */
+void core_restore_finish(core_t *core, int64_t now);
+
+/* Makes the next event's sequence number at least `next`. The shell uses it
+ * after a restore so that numbers a crashed run may have shown but not made
+ * durable are never reused. */
+void core_skip_seq(core_t *core, uint64_t next);
+
+/* Builds a snapshot of the whole state (incidents with history and
+ * messages, practitioners' shift state). Freed like a response. */
+int core_build_snapshot(core_t *core, int64_t now, Mhtas__V1__JournalSnapshot **out);
+
+/* Computes the indicators over a set of incident snapshots (pure; shared by
+ * the hub and the journal export tool). `incidents` are borrowed. */
+int core_compute_indicators(const Mhtas__V1__Incident *const *incidents, size_t n, int64_t from_ms,
+                            int64_t to_ms, int64_t now, const int64_t sla_ms[5],
+                            Mhtas__V1__Indicators **out);
+
 /* ------------------------------------------------------------ for /metrics */
 
 typedef struct core_stats {

@@ -135,12 +135,18 @@ struct core {
     int64_t waits[CORE_WAIT_SAMPLES];
     size_t n_waits, next_wait;
 
+    int *cand;               /* routing scratch: 2 * n_users, so routing never allocates */
     int rr_last;
     uint64_t rng;
     bool board_dirty;
 
     uint64_t raised_total, closed_total, cancelled_total, offers_total, offer_timeouts_total;
     uint64_t lost_events;    /* events that could not be built (out of memory) */
+
+    /* recovery.c */
+    bool restore_done;       /* core_restore_finish ran: nothing more is restored */
+    bool restored_any;       /* a snapshot or an event was restored */
+    int64_t restore_at;      /* the latest time the journal mentions */
 };
 
 /* ---- core.c: errors, events, bookkeeping */
@@ -190,6 +196,8 @@ void core__finish(core_t *c, int64_t now);
 
 /* Bookkeeping check for tests: 0 when every counter matches the incidents. */
 int core__check(const core_t *c);
+/* Frees an incident and everything it owns (NULL fields are fine). */
+void core__incident_free(incident_t *inc);
 
 /* ---- router.c */
 bool core__eligible(const core_t *c, int p, const incident_t *inc, int64_t now);

@@ -251,15 +251,12 @@ void core__route(core_t *c, int64_t now)
 {
     if (c->n_queue == 0 || c->cfg.n_users == 0)
         return;
-    int *cand = hub_malloc(2 * c->cfg.n_users * sizeof(int));
-    if (cand == NULL)
-        return; /* routing runs again after the next change or tick */
+    int *cand = c->cand;
     /* Offering does not reorder the queue (an OFFERED incident keeps its
      * place), so walking it by index is safe. */
     for (size_t i = 0; i < c->n_queue; i++)
         if (c->queue[i]->state == ST(QUEUED))
             route_one(c, c->queue[i], now, cand, cand + c->cfg.n_users);
-    hub_free(cand);
 }
 
 /* ----------------------------------------------------------- statuses */

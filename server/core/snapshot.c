@@ -64,7 +64,21 @@ static const char *uid(const core_t *c, int u)
     return u >= 0 && (size_t)u < c->cfg.n_users ? c->cfg.users[u].id : "hub";
 }
 
-static Mhtas__V1__Transition *snap_trans(const core_t *c, const trans_t *t)
+/* The idempotency key of the request that caused a transition. Each of the
+ * three causes that carry one happens at most once in an incident's life
+ * (RAISED first, CANCELLED and OUTCOME_AGREED last), so the incident's own
+ * key fields are the transition's: recovery reads them back from here. */
+static const char *trans_key(const incident_t *inc, const trans_t *t)
+{
+    switch (t->cause) {
+    case CAUSE(RAISED): return inc->raise_key;
+    case CAUSE(CANCELLED): return inc->cancel_key;
+    case CAUSE(OUTCOME_AGREED): return inc->close_key;
+    default: return NULL;
+    }
+}
+
+static Mhtas__V1__Transition *snap_trans(const core_t *c, const incident_t *inc, const trans_t *t)
 {
     Mhtas__V1__Transition *m;
     PB_NEW(m, Mhtas__V1__Transition, mhtas__v1__transition__init);
@@ -77,7 +91,7 @@ static Mhtas__V1__Transition *snap_trans(const core_t *c, const trans_t *t)
     m->cause = t->cause;
     if (core__set_str(&m->actor, uid(c, t->actor)) ||
         (t->practitioner >= 0 && core__set_str(&m->practitioner, uid(c, t->practitioner))) ||
-        core__set_str(&m->reason, t->reason)) {
+        core__set_str(&m->reason, t->reason) || core__set_str(&m->idempotency_key, trans_key(inc, t))) {
         core__pb_free(m);
         return NULL;
     }
@@ -149,7 +163,7 @@ Mhtas__V1__Incident *core__snap_incident(const core_t *c, const incident_t *inc,
         if ((m->history = hub_calloc(inc->n_hist, sizeof(*m->history))) == NULL)
             goto oom;
         for (size_t i = 0; i < inc->n_hist; i++) {
-            if ((m->history[i] = snap_trans(c, &inc->hist[i])) == NULL)
+            if ((m->history[i] = snap_trans(c, inc, &inc->hist[i])) == NULL)
                 goto oom;
             m->n_history = i + 1;
         }

@@ -19,6 +19,11 @@
 
 #define GRPC_PREFIX_LEN 5
 
+/* The two statuses the decoder reports; equal to HUB_GRPC_* in hub/hub.h
+ * (h2_session.c checks that at compile time; this header stays a leaf). */
+#define GRPC_STATUS_RESOURCE_EXHAUSTED 8
+#define GRPC_STATUS_UNIMPLEMENTED 12
+
 /* --------------------------------------------------------------- decoding */
 
 typedef enum {
@@ -80,9 +85,9 @@ void grpc_prefix_encode(uint8_t out[GRPC_PREFIX_LEN], uint32_t len);
  * the whole encoding needs, excluding the NUL (like snprintf). */
 size_t grpc_message_encode(const char *in, size_t len, char *out, size_t cap);
 
-/* Reverses grpc_message_encode in place-compatible fashion (out may equal
- * in); malformed escapes are kept verbatim, as the spec asks of clients.
- * Returns the decoded length; out is NUL-terminated. */
+/* Reverses grpc_message_encode (for tests and clients). `out` needs len+1
+ * bytes and may equal `in`; malformed escapes are kept verbatim, as the spec
+ * asks of clients. Returns the decoded length; out is NUL-terminated. */
 size_t grpc_message_decode(const char *in, size_t len, char *out);
 
 #endif

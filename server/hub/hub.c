@@ -22,61 +22,6 @@
 #include "log/log.h"
 #include "util/alloc.h"
 
-typedef struct held {
-    uint64_t seq;
-    uint8_t *pb;
-    size_t len;
-    core_audience_t aud;
-} held_t;
-
-typedef struct sub_list {
-    hub_sub_t *head;
-} sub_list_t;
-
-struct hub_sub {
-    hub_t *hub;
-    const hub_user_t *user;
-    hub_event_cb cb;
-    void *ctx;
-    hub_sub_t *prev, *next;   /* in police list or the user's list */
-    hub_sub_t *next_dead;
-    bool dead;
-};
-
-struct hub {
-    uv_loop_t *loop;
-    const hub_config_t *cfg;
-    core_t *core;
-
-    /* the core's view of the configuration (pointers into cfg) */
-    core_config_t ccfg;
-    core_borough_t *cboroughs;
-    core_user_t *cusers;
-
-    uv_timer_t timer;
-    int64_t wall0_ms;      /* wall clock when the hub started */
-    uint64_t loop0_ms;     /* uv_now() at the same moment */
-    int handles_open;
-
-    /* events held for Subscribe(after_seq): a ring, oldest at ring_head */
-    held_t *ring;
-    size_t ring_cap, ring_head, ring_len;
-
-    sub_list_t police;      /* operators, dispatchers, supervisors */
-    sub_list_t *by_user;    /* practitioners, indexed by user */
-    uint32_t *sub_count;    /* live subscriptions per user */
-    uint8_t *told_connected;/* what the core was last told, per user */
-    hub_sub_t *dead;        /* unsubscribed, freed in settle() */
-    int busy;
-
-    /* latency of the call being run, for the histograms */
-    uint64_t call_t0_ns;
-    const hub_method_t *call_method;
-    bool call_observed;
-
-    hub_metrics_t metrics;
-};
-
 /* ------------------------------------------------------------------ time */
 
 int64_t hub__now_ms(hub_t *hub)
@@ -213,18 +158,27 @@ static void fan_out(hub_t *hub, hub_event_t *ev, const core_audience_t *aud)
  * human offer-to-accept time from the incident's own history. */
 static void observe(hub_t *hub, const Mhtas__V1__Event *ev)
 {
-    if (hub->call_method && !hub->call_observed) {
-        bool hit = (ev->kind_case == MHTAS__V1__EVENT__KIND_OFFER &&
-                    strcmp(hub->call_method->name, "RaiseIncident") == 0) ||
-                   (ev->kind_case == MHTAS__V1__EVENT__KIND_MESSAGE &&
-                    strcmp(hub->call_method->name, "PostMessage") == 0);
-        if (hit) {
-            uint64_t us = (uv_hrtime() - hub->call_t0_ns) / 1000;
-            hub_hist__observe_us(ev->kind_case == MHTAS__V1__EVENT__KIND_OFFER ? &hub->metrics.raise_to_offer
-                                                                               : &hub->metrics.relay,
-                                 us);
+    bool in_call = hub->call_method && !hub->call_observed;
+    if (ev->kind_case == MHTAS__V1__EVENT__KIND_OFFER && ev->offer->incident) {
+        const Mhtas__V1__Incident *inc = ev->offer->incident;
+        if (in_call && strcmp(hub->call_method->name, "RaiseIncident") == 0) {
+            /* Routed within the request itself: measure it to the microsecond. */
+            hub_hist__observe_us(&hub->metrics.raise_to_offer, (uv_hrtime() - hub->call_t0_ns) / 1000);
             hub->call_observed = true;
+        } else {
+            /* Offered later (it waited in the queue): the first offer counts,
+             * from the incident's own timestamps. */
+            unsigned offers = 0;
+            for (size_t i = 0; i < inc->n_history; i++)
+                offers += inc->history[i]->to == MHTAS__V1__INCIDENT_STATE__INCIDENT_STATE_OFFERED;
+            if (offers <= 1 && ev->at_ms >= inc->raised_at_ms)
+                hub_hist__observe_us(&hub->metrics.raise_to_offer, (uint64_t)(ev->at_ms - inc->raised_at_ms) * 1000);
         }
+    }
+    if (in_call && ev->kind_case == MHTAS__V1__EVENT__KIND_MESSAGE &&
+        strcmp(hub->call_method->name, "PostMessage") == 0) {
+        hub_hist__observe_us(&hub->metrics.relay, (uv_hrtime() - hub->call_t0_ns) / 1000);
+        hub->call_observed = true;
     }
     if (ev->kind_case == MHTAS__V1__EVENT__KIND_INCIDENT && ev->incident->transition &&
         ev->incident->transition->cause == MHTAS__V1__CAUSE__CAUSE_ACCEPTED && ev->incident->incident) {
@@ -256,10 +210,19 @@ static void emit(void *ctx, const Mhtas__V1__Event *e, const core_audience_t *au
     hub->metrics.event_bytes_total += len;
     observe(hub, e);
 
+    if (hub->journal && !hub->restoring && !hub->journal_down)
+        hub_journal__record(hub, e, aud);
+
     hub_event_t ev = { .seq = e->seq, .pb = pb, .len = len };
     fan_out(hub, &ev, aud);
     hub_free(ev._json);
+    hub__hold_event(hub, e->seq, pb, len, aud);
+}
 
+/* Keeps an event (taking ownership of pb) in the ring that serves
+ * Subscribe(after_seq), dropping the oldest when it is full. */
+void hub__hold_event(hub_t *hub, uint64_t seq, uint8_t *pb, size_t len, const core_audience_t *aud)
+{
     if (hub->ring_cap == 0) {
         hub_free(pb);
         return;
@@ -273,7 +236,7 @@ static void emit(void *ctx, const Mhtas__V1__Event *e, const core_audience_t *au
         slot = (hub->ring_head + hub->ring_len) % hub->ring_cap;
         hub->ring_len++;
     }
-    hub->ring[slot] = (held_t){ .seq = e->seq, .pb = pb, .len = len, .aud = *aud };
+    hub->ring[slot] = (held_t){ .seq = seq, .pb = pb, .len = len, .aud = *aud };
 }
 
 /* ------------------------------------------------------------- settling */
@@ -293,7 +256,7 @@ static void arm_timer(hub_t *hub)
 
 /* Applies what had to wait for the stack to unwind. Runs after every entry
  * into the core from outside (a call, a timer, a subscription change). */
-static void settle(hub_t *hub)
+void hub__settle(hub_t *hub)
 {
     if (hub->busy > 0 || hub->core == NULL)
         return;
@@ -324,7 +287,7 @@ static void timer_cb(uv_timer_t *t)
     hub->busy++;
     core_tick(hub->core, hub__now_ms(hub));
     hub->busy--;
-    settle(hub);
+    hub__settle(hub);
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -339,26 +302,42 @@ hub_call_t *hub_call(hub_t *hub, const hub_user_t *caller, const hub_method_t *m
 
     ProtobufCMessage *resp = NULL;
     const char *message = NULL;
-    hub->busy++;
-    int status = hub_methods__run(hub, caller, method, req, &resp, &message);
-    hub->busy--;
+    int status;
+    bool changes = hub_journal__changes_state(method);
+    if (changes && hub->journal_down) {
+        /* Nothing that cannot be recorded is accepted; reads go on. */
+        status = HUB_GRPC_UNAVAILABLE;
+        message = hub->journal_down_why;
+    } else {
+        hub->busy++;
+        status = hub_methods__run(hub, caller, method, req, &resp, &message);
+        hub->busy--;
+    }
     hub->call_method = NULL;
 
     hub_log(status ? HUB_LOG_INFO : HUB_LOG_DEBUG, "hub", "event=call method=%s user=%s status=%d us=%llu",
             method->name, caller->id, status, (unsigned long long)((uv_hrtime() - hub->call_t0_ns) / 1000));
-    hub_reply_t reply = { .status = status, .message = message, .msg = resp };
-    cb(ctx, &reply);
-    if (resp)
-        protobuf_c_message_free_unpacked(resp, hub_pb_allocator());
-    settle(hub);
-    /* Every call completes before returning today; the journal will make
-     * durable replies asynchronous and return a handle here. */
-    return NULL;
+    /* Acknowledged means durable: a change is answered only once the journal
+     * has synced every record appended so far (its own, and any earlier one
+     * it may depend on -- which also covers an idempotent resend answered
+     * from memory). */
+    hub_call_t *pending = NULL;
+    if (status == HUB_GRPC_OK && changes && hub->journal)
+        pending = hub_journal__defer(hub, method, resp, cb, ctx);
+    if (pending == NULL) {
+        hub_reply_t reply = { .status = status, .message = message, .msg = resp };
+        cb(ctx, &reply);
+        if (resp)
+            protobuf_c_message_free_unpacked(resp, hub_pb_allocator());
+    }
+    hub__settle(hub);
+    return pending;
 }
 
 void hub_call_cancel(hub_call_t *call)
 {
-    (void)call;
+    if (call)
+        call->cancelled = true;
 }
 
 /* -------------------------------------------------------- subscriptions */
@@ -428,7 +407,7 @@ hub_sub_t *hub_subscribe(hub_t *hub, const hub_user_t *user, uint64_t after_seq,
     l->head = s;
     hub->sub_count[user->index]++;
     hub->metrics.subscribers++;
-    settle(hub);
+    hub__settle(hub);
     return s;
 }
 
@@ -450,7 +429,7 @@ void hub_unsubscribe(hub_sub_t *s)
     hub->dead = s;
     hub->sub_count[s->user->index]--;
     hub->metrics.subscribers--;
-    settle(hub);
+    hub__settle(hub);
 }
 
 /* -------------------------------------------------------------- metrics */
@@ -603,6 +582,16 @@ hub_t *hub_new(uv_loop_t *loop, const hub_config_t *cfg, char *err, size_t errle
     uv_timer_init(loop, &hub->timer);
     hub->timer.data = hub;
     hub->handles_open = 1;
+    if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0')
+        hub_log(HUB_LOG_WARN, "hub", "event=not_durable reason=\"[hub] data_dir is not set: state is kept in "
+                                     "memory only and NOTHING survives a restart\"");
+    else if (hub_journal__open(hub, err, errlen) != 0) {
+        hub_close(hub);
+        uv_run(loop, UV_RUN_DEFAULT);
+        hub_destroy(hub);
+        return NULL;
+    }
+    hub__settle(hub);
     return hub;
 
 fail_nomem_hub:
@@ -624,6 +613,7 @@ fail_nomem:
 
 void hub_close(hub_t *hub)
 {
+    hub_journal__close(hub);
     if (hub->handles_open) {
         uv_timer_stop(&hub->timer);
         uv_close((uv_handle_t *)&hub->timer, NULL);
@@ -635,6 +625,7 @@ void hub_destroy(hub_t *hub)
 {
     if (hub == NULL)
         return;
+    hub_journal__free(hub);
     core_free(hub->core);
     hub->core = NULL;
     for (size_t i = 0; i < hub->ring_len; i++)

@@ -2,6 +2,8 @@
 #ifndef MHTAS_HUB_INTERNAL_H
 #define MHTAS_HUB_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "core/core.h"
 #include "hub/hub.h"
 
@@ -47,7 +49,108 @@ char *hub_metrics__render(const hub_metrics_t *m, const core_stats_t *cs, size_t
 
 /* ------------------------------------------------------------------ hub.c */
 
+typedef struct held {
+    uint64_t seq;
+    uint8_t *pb;
+    size_t len;
+    core_audience_t aud;
+} held_t;
+
+typedef struct sub_list {
+    hub_sub_t *head;
+} sub_list_t;
+
+struct hub_sub {
+    hub_t *hub;
+    const hub_user_t *user;
+    hub_event_cb cb;
+    void *ctx;
+    hub_sub_t *prev, *next;   /* in police list or the user's list */
+    hub_sub_t *next_dead;
+    bool dead;
+};
+
+struct hub {
+    uv_loop_t *loop;
+    const hub_config_t *cfg;
+    core_t *core;
+
+    /* the core's view of the configuration (pointers into cfg) */
+    core_config_t ccfg;
+    core_borough_t *cboroughs;
+    core_user_t *cusers;
+
+    uv_timer_t timer;
+    int64_t wall0_ms;      /* wall clock when the hub started */
+    uint64_t loop0_ms;     /* uv_now() at the same moment */
+    int handles_open;
+
+    /* events held for Subscribe(after_seq): a ring, oldest at ring_head */
+    held_t *ring;
+    size_t ring_cap, ring_head, ring_len;
+
+    sub_list_t police;      /* operators, dispatchers, supervisors */
+    sub_list_t *by_user;    /* practitioners, indexed by user */
+    uint32_t *sub_count;    /* live subscriptions per user */
+    uint8_t *told_connected;/* what the core was last told, per user */
+    hub_sub_t *dead;        /* unsubscribed, freed in settle() */
+    int busy;
+
+    /* latency of the call being run, for the histograms */
+    uint64_t call_t0_ns;
+    const hub_method_t *call_method;
+    bool call_observed;
+
+    hub_metrics_t metrics;
+
+    /* durability (hub_journal.c); journal == NULL: in memory only */
+    struct journal *journal;
+    uv_prepare_t prepare;       /* commits the turn's records */
+    uint64_t last_ticket;       /* highest ticket appended */
+    uint64_t restored_seq;      /* highest event seq found in the journal at start */
+    bool journal_down;          /* failed or full: state changes are refused */
+    const char *journal_down_why;
+    bool restoring;             /* replaying: nothing is journalled again */
+    bool closing;
+    hub_call_t *pending_head, *pending_tail; /* replies waiting for a sync */
+};
+
+/* A reply waiting for the journal: it goes out once every record appended
+ * before it was made is on disk. */
+struct hub_call {
+    hub_t *hub;
+    uint64_t ticket;
+    const hub_method_t *method;
+    hub_reply_cb cb;
+    void *ctx;
+    ProtobufCMessage *resp;
+    bool cancelled;
+    hub_call_t *next;
+};
+
+
+
 core_t *hub__core(hub_t *hub);
 int64_t hub__now_ms(hub_t *hub);
+/* Delivers an event (packed Event bytes) to the subscribers allowed to see it. */
+void hub__hold_event(hub_t *hub, uint64_t seq, uint8_t *pb, size_t len, const core_audience_t *aud);
+void hub__settle(hub_t *hub);
+
+/* ----------------------------------------------------------- hub_journal.c */
+
+/* Opens the journal in cfg->data_dir (creating it), rebuilds the core from
+ * it and writes a fresh snapshot. Returns 0, or -1 with err filled in. */
+int hub_journal__open(hub_t *hub, char *err, size_t errlen);
+/* Appends a state-changing event (called from emit). */
+void hub_journal__record(hub_t *hub, const Mhtas__V1__Event *ev, const core_audience_t *aud);
+/* Whether a method changes state (and so must wait for the journal). */
+bool hub_journal__changes_state(const hub_method_t *m);
+/* Holds a successful reply until the journal has synced everything appended
+ * so far; returns NULL when nothing is pending (then the caller replies). */
+hub_call_t *hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp,
+                               hub_reply_cb cb, void *ctx);
+/* Commits what was appended; flushes, snapshots and closes at shutdown. */
+void hub_journal__close(hub_t *hub);
+void hub_journal__free(hub_t *hub);
 
 #endif

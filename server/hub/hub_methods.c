@@ -47,6 +47,7 @@ WRAP(propose_outcome, Mhtas__V1__ProposeOutcomeRequest, Mhtas__V1__ProposeOutcom
 WRAP(agree_outcome, Mhtas__V1__AgreeOutcomeRequest, Mhtas__V1__AgreeOutcomeResponse)
 WRAP(reassign, Mhtas__V1__ReassignRequest, Mhtas__V1__ReassignResponse)
 WRAP(get_board, Mhtas__V1__GetBoardRequest, Mhtas__V1__GetBoardResponse)
+WRAP(get_indicators, Mhtas__V1__GetIndicatorsRequest, Mhtas__V1__GetIndicatorsResponse)
 
 typedef struct row {
     const char *name;
@@ -71,6 +72,7 @@ static const row_t rows[] = {
     { "AgreeOutcome", POLICE, run_agree_outcome, "operators, dispatchers and supervisors" },
     { "Reassign", ROLE(SUPERVISOR), run_reassign, "supervisors" },
     { "GetBoard", ROLE(SUPERVISOR), run_get_board, "supervisors" },
+    { "GetIndicators", ROLE(SUPERVISOR), run_get_indicators, "supervisors" },
     { "Subscribe", ANYONE, NULL, "everyone" },
 };
 

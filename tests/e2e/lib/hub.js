@@ -142,17 +142,34 @@ process.on('exit', () => {
 });
 
 class Hub {
-  constructor(child, dir, tokens, users) {
-    this.child = child;
-    this.pid = child.pid;
+  constructor(dir, args, mainText, tokens, users) {
     this.dir = dir;
+    this.args = args;
+    this.mainText = mainText;
     this.tokens = tokens; // user id -> bearer token
     this.users = users;
     this.grpcPort = 0;
     this.httpPort = 0;
     this._stderr = [];
     this._stdout = [];
-    this.exitInfo = null; // { code, signal } once exited
+    this.runs = 0; // how many times the process was started
+    this.child = null;
+    this.exitInfo = null; // { code, signal } once the current process exited
+    this.exited = Promise.resolve(null);
+  }
+
+  // Spawns the binary and resolves once it printed MHTAS_READY; rejects with
+  // the command, config and stderr if it exits first or takes too long.
+  _launch() {
+    const args = this.args;
+    const child = spawn(HUB_BIN, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    this.runs += 1;
+    if (this.runs > 1) this._stderr.push(`\n----- restart #${this.runs - 1} -----\n`);
+    this._stdout = [];
+    this.child = child;
+    this.pid = child.pid;
+    this.exitInfo = null;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
@@ -160,6 +177,72 @@ class Hub {
         resolve(this.exitInfo);
       });
     });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      this._stderr.push(d);
+      if (process.env.MHTAS_E2E_VERBOSE) process.stderr.write(`[hub ${child.pid}] ${d}`);
+    });
+    child.stdout.setEncoding('utf8');
+
+    return new Promise((resolve, reject) => {
+      let buf = '';
+      let done = false;
+      const finish = (err) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(this);
+      };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        finish(
+          new Error(
+            `hub did not print MHTAS_READY within ${READY_TIMEOUT_MS} ms\n` +
+              `command: ${HUB_BIN} ${args.join(' ')}\nstdout: ${this.stdout}\nstderr:\n${this.stderrTail()}`,
+          ),
+        );
+      }, READY_TIMEOUT_MS);
+      child.once('error', (e) => finish(new Error(`cannot spawn ${HUB_BIN}: ${e.message}`)));
+      child.once('exit', (code, signal) => {
+        // Let the last stderr chunk arrive before reporting.
+        setImmediate(() =>
+          finish(
+            new Error(
+              `hub exited (code ${code}, signal ${signal}) before MHTAS_READY\n` +
+                `command: ${HUB_BIN} ${args.join(' ')}\nconfig:\n${this.mainText}\nstdout: ${this.stdout}\nstderr:\n${this.stderrTail()}`,
+            ),
+          ),
+        );
+      });
+      child.stdout.on('data', (d) => {
+        this._stdout.push(d);
+        if (done) return;
+        buf += d;
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          const m = /^MHTAS_READY grpc_port=(\d+) http_port=(\d+) pid=(\d+)$/.exec(line);
+          if (m) {
+            this.grpcPort = Number(m[1]);
+            this.httpPort = Number(m[2]);
+            this.readyPid = Number(m[3]);
+            finish();
+            return;
+          }
+        }
+      });
+    });
+  }
+
+  // Stops the hub if it runs (SIGTERM; or SIGKILL with { kill: true }), then
+  // starts it again on the same directory: same config, users, tokens and
+  // data_dir. Ports are ephemeral, so they change: clients must reconnect.
+  async restart({ kill = false } = {}) {
+    if (kill) await this.kill();
+    else await this.stop();
+    return this._launch();
   }
 
   get stderr() {
@@ -171,7 +254,7 @@ class Hub {
   }
 
   get alive() {
-    return this.exitInfo === null;
+    return this.child !== null && this.exitInfo === null;
   }
 
   get grpcAddress() {
@@ -207,7 +290,7 @@ class Hub {
   // SIGTERM, then wait for the exit (SIGKILL after STOP_TIMEOUT_MS).
   // Resolves { code, signal, graceful } -- graceful is false when it had to be killed.
   async stop() {
-    if (!this.alive) return { ...this.exitInfo, graceful: true };
+    if (!this.child || !this.alive) return { ...this.exitInfo, graceful: true };
     this.child.kill('SIGTERM');
     let timer;
     const timedOut = new Promise((resolve) => {
@@ -224,7 +307,7 @@ class Hub {
   }
 
   async kill() {
-    if (!this.alive) return this.exitInfo;
+    if (!this.child || !this.alive) return this.exitInfo;
     this.child.kill('SIGKILL');
     return this.exited;
   }
@@ -282,69 +365,10 @@ async function startHub(opts = {}) {
   fs.writeFileSync(path.join(dir, cfg.hub.users_file), usersIni);
 
   const args = ['--config', mainPath, '--set', 'hub.grpc_port=0', '--set', 'hub.http_port=0'];
-  for (const s of opts.sets || []) args.push('--set', s);
+  for (const x of opts.sets || []) args.push('--set', x);
 
-  const child = spawn(HUB_BIN, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  const hub = new Hub(child, dir, tokens, users);
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => {
-    hub._stderr.push(d);
-    if (process.env.MHTAS_E2E_VERBOSE) process.stderr.write(`[hub ${child.pid}] ${d}`);
-  });
-  child.stdout.setEncoding('utf8');
-
-  await new Promise((resolve, reject) => {
-    let buf = '';
-    let done = false;
-    const finish = (err) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) reject(err);
-      else resolve();
-    };
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish(
-        new Error(
-          `hub did not print MHTAS_READY within ${READY_TIMEOUT_MS} ms\n` +
-            `command: ${HUB_BIN} ${args.join(' ')}\nstdout: ${hub.stdout}\nstderr:\n${hub.stderrTail()}`,
-        ),
-      );
-    }, READY_TIMEOUT_MS);
-    child.once('error', (e) => finish(new Error(`cannot spawn ${HUB_BIN}: ${e.message}`)));
-    child.once('exit', (code, signal) => {
-      // Let the last stderr chunk arrive before reporting.
-      setImmediate(() =>
-        finish(
-          new Error(
-            `hub exited (code ${code}, signal ${signal}) before MHTAS_READY\n` +
-              `command: ${HUB_BIN} ${args.join(' ')}\nconfig:\n${main}\nstdout: ${hub.stdout}\nstderr:\n${hub.stderrTail()}`,
-          ),
-        ),
-      );
-    });
-    child.stdout.on('data', (d) => {
-      hub._stdout.push(d);
-      if (done) return;
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        const m = /^MHTAS_READY grpc_port=(\d+) http_port=(\d+) pid=(\d+)$/.exec(line);
-        if (m) {
-          hub.grpcPort = Number(m[1]);
-          hub.httpPort = Number(m[2]);
-          hub.readyPid = Number(m[3]);
-          finish();
-          return;
-        }
-      }
-    });
-  });
-  return hub;
+  const hub = new Hub(dir, args, main, tokens, users);
+  return hub._launch();
 }
 
 module.exports = {
