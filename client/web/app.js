@@ -63,6 +63,11 @@ function showConnState(st) {
   const banner = $('banner');
   if (st.state === 'online') {
     txt.textContent = 'Live';
+    const stale = S.notices.filter((n) => n.offline);
+    if (stale.length) {
+      S.notices = S.notices.filter((n) => !n.offline);
+      renderNotices();
+    }
     banner.hidden = true;
     document.body.classList.remove('stale');
   } else if (st.state === 'connecting') {
@@ -105,6 +110,8 @@ async function onAuth(auth, { resumed }) {
 async function loadAll() {
   const r = await conn.request('listIncidents', { includeClosed: true });
   S.incidents.clear();
+  S.messages.clear(); // the open incident's conversation is reloaded whole below
+  S.loadedMessages.clear();
   for (const inc of r.incidents || []) upsertIncident(inc, { force: true });
   const route = currentRoute();
   if (route.name === 'incident') await openIncident(route.id).catch(() => {});
@@ -133,7 +140,8 @@ function onEvent(ev, receivedAt) {
       if (ev.incident.transition) addTransition(incidentId, ev.incident.transition);
       if (isNew && inc.raisedBy !== (S.user && S.user.id)) announce(`New incident ${inc.details && inc.details.policeRef}`);
       const t = ev.incident.transition;
-      if (t && t.cause === 'CAUSE_OUTCOME_PROPOSED') {
+      const viewing = currentRoute().name === 'incident' && currentRoute().id === incidentId;
+      if (t && t.cause === 'CAUSE_OUTCOME_PROPOSED' && !viewing) {
         toast({ kind: 'info', incidentId, text: `Outcome proposed for ${refOf(incidentId)}: agree or query it back` });
       }
     }
@@ -213,18 +221,21 @@ function onNotice(n, atMs) {
     default:
   }
   const level = n.kind === 'NOTICE_KIND_SLA_BREACHED' || n.kind === 'NOTICE_KIND_NOBODY_ON_SHIFT' ? 'alert' : 'warn';
-  toast({ kind: level, incidentId: id, text: `${NOTICE[n.kind] || n.kind}${id ? ` – ${refOf(id)}` : ''}${n.text ? `: ${n.text}` : ''}`, atMs });
+  // The hub's text is a whole sentence; name the incident by its police reference too.
+  const label = NOTICE[n.kind] || n.kind;
+  toast({ kind: level, incidentId: id, text: `${id ? `${refOf(id)}: ` : ''}${n.text || label}`, atMs });
 }
 
 // --------------------------------------------------------------- toasts
 
 let toastSeq = 0;
-export function toast({ kind = 'info', text, incidentId = null, atMs = Date.now() }) {
+export function toast({ kind = 'info', text, incidentId = null, atMs = Date.now(), offline = false }) {
   const id = ++toastSeq;
-  S.notices.unshift({ id, kind, text, incidentId, atMs });
-  S.notices = S.notices.slice(0, 6);
+  S.notices.unshift({ id, kind, text, incidentId, atMs, offline });
+  S.notices = S.notices.slice(0, 4);
   renderNotices();
-  if (kind === 'info') setTimeout(() => dismiss(id), 8000);
+  if (kind === 'info') setTimeout(() => dismiss(id), 5000);
+  if (kind === 'warn') setTimeout(() => dismiss(id), 30000);
 }
 function dismiss(id) {
   S.notices = S.notices.filter((n) => n.id !== id);
@@ -429,10 +440,29 @@ function fillSla(td, inc) {
   else td.removeAttribute('aria-label');
 }
 
+export function fillSlaHead(el, inc) {
+  const s = slaInfo(inc);
+  el.className = `sla sla-${s.level}`;
+  el.textContent = s.level === 'na' ? '' : `Service level: ${s.text}`;
+  if (s.words) el.setAttribute('aria-label', s.words);
+  else el.removeAttribute('aria-label');
+}
+
 function fillQueue(td, inc) {
   if (WAITING_STATES.has(inc.state) && num(inc.queuePosition)) {
     const ew = num(inc.expectedWaitMs);
-    td.textContent = `#${inc.queuePosition}${ew ? ` · ~${duration(ew)}` : inc.state === 'INCIDENT_STATE_QUEUED' ? ' · wait unknown' : ''}`;
+    const nobody = S.nobodyOnShift.has(String(inc.id));
+    const ewText = nobody
+      ? ' · wait unknown: nobody on shift'
+      : ew
+        ? ew < 60000
+          ? ' · < 1 min'
+          : ` · ~${Math.round(ew / 60000)} min`
+        : inc.state === 'INCIDENT_STATE_QUEUED'
+          ? ' · wait unknown'
+          : '';
+    td.textContent = `#${inc.queuePosition}${ewText}`;
+    td.setAttribute('aria-label', `queue position ${inc.queuePosition}${ew && !nobody ? `, expected wait ${durationWords(ew)}` : ', expected wait unknown'}`);
   } else td.textContent = '–';
 }
 
@@ -532,7 +562,7 @@ function boardRow(inc) {
   const tr = h(
     'tr',
     {
-      class: `row ${stateClass(inc.state)} sla-row-${sla.level}`,
+      class: `inc-row ${stateClass(inc.state)} sla-row-${sla.level}`,
       dataset: { id, testid: `incident-row-${id}` },
       onclick: (e) => {
         if (e.target.closest('a')) return;
@@ -617,7 +647,7 @@ function renderSupervisor() {
       fillSla(tdSla, inc);
       return h(
         'tr',
-        { class: `row ${stateClass(inc.state)}` },
+        { class: `inc-row ${stateClass(inc.state)}` },
         h('td', null, h('a', { href: `#/incident/${id}`, class: 'ref', dataset: { id } }, refOf(id))),
         h('td', null, priorityBadge(inc.details && inc.details.priority)),
         h('td', null, stateBadge(inc.state)),
@@ -638,6 +668,7 @@ setInterval(() => {
     const k = td.dataset.tick;
     if (k === 'wait') fillWait(td, inc);
     else if (k === 'sla') fillSla(td, inc);
+    else if (k === 'sla-head') fillSlaHead(td, inc);
     else if (k === 'queue') fillQueue(td, inc);
     else if (k === 'holder') td.textContent = holderText(inc);
   }
@@ -657,7 +688,7 @@ document.addEventListener('keydown', (e) => {
   const dlgOpen = document.querySelector('dialog[open]');
   if (e.key === 'Escape') {
     if (dlgOpen) return; // the dialog closes itself
-    if (typing(e.target) && e.target.value) return; // let the field clear itself
+    if (e.target.type === 'search' && e.target.value) return; // let the filter clear itself
     if (currentRoute().name !== 'board') {
       e.preventDefault();
       go('#/board');

@@ -149,15 +149,28 @@ export class Connection {
       return; // the close that follows schedules the retry
     }
     if (ws !== this.ws) return;
-    const resumed = this.lastSeq > 0n;
+    const hubSeq = BigInt(auth.lastSeq || '0');
+    // A hub whose sequence is behind ours restarted without its history:
+    // start again from its picture rather than wait for events that will never come.
+    let resumed = this.lastSeq > 0n && hubSeq >= this.lastSeq;
     try {
       // Without a position (first connect, or a reload), the app loads the
       // current picture; events start right after the auth reply's lastSeq,
       // so nothing that happens while it loads is lost.
-      if (!resumed) this.lastSeq = BigInt(auth.lastSeq || '0');
+      if (!resumed) this.lastSeq = hubSeq;
       await this.h.onAuth(auth, { resumed });
       if (ws !== this.ws) return;
-      await this._send('subscribe', { afterSeq: this.lastSeq.toString() }, ws);
+      try {
+        await this._send('subscribe', { afterSeq: this.lastSeq.toString() }, ws);
+      } catch (e) {
+        if (!resumed || e.disconnected) throw e;
+        // The hub would not resume from our position: load afresh.
+        resumed = false;
+        this.lastSeq = hubSeq;
+        await this.h.onAuth(auth, { resumed: false });
+        if (ws !== this.ws) return;
+        await this._send('subscribe', { afterSeq: this.lastSeq.toString() }, ws);
+      }
     } catch (e) {
       if (e.disconnected) return;
       this.h.onError && this.h.onError(e);

@@ -23,7 +23,7 @@ import {
   stateLabel,
 } from './format.js';
 import { S, addMessage, messagesOf, outboxOf, saveOutbox, upsertIncident } from './store.js';
-import { conn, isPolice, isSupervisor, priorityBadge, refOf, render, slaInfo, stateBadge, toast } from './app.js';
+import { conn, fillSlaHead, isPolice, isSupervisor, priorityBadge, refOf, render, stateBadge, toast } from './app.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,11 +63,9 @@ export function renderIncident(id) {
   $('inc-h').textContent = `${d.policeRef || '#' + id}`;
   $('inc-state').replaceChildren(stateBadge(inc.state), ' ', priorityBadge(d.priority));
   $('inc-state').dataset.state = inc.state;
-  const sla = slaInfo(inc);
-  $('inc-sla').className = `sla sla-${sla.level}`;
-  $('inc-sla').dataset.tick = 'sla';
+  $('inc-sla').dataset.tick = 'sla-head';
   $('inc-sla').dataset.id = String(id);
-  $('inc-sla').textContent = sla.text === '–' ? '' : `Service level: ${sla.text}`;
+  fillSlaHead($('inc-sla'), inc);
 
   // Plain words about where it stands.
   const alert = $('inc-alert');
@@ -75,11 +73,11 @@ export function renderIncident(id) {
   if (S.nobodyOnShift.has(String(id)) && WAITING_STATES.has(inc.state)) {
     msg = `⚠ Nobody on shift can take this now. It stays queued${num(inc.queuePosition) ? ` at position ${inc.queuePosition}` : ''}; the supervisor has been alerted.`;
   } else if (inc.state === 'INCIDENT_STATE_QUEUED') {
-    msg = `Queued${num(inc.queuePosition) ? `: position ${inc.queuePosition}` : ''}${num(inc.expectedWaitMs) ? `, expected wait about ${Math.ceil(num(inc.expectedWaitMs) / 60000)} min` : ''}.`;
+    msg = `Queued${num(inc.queuePosition) ? `: position ${inc.queuePosition}` : ''}${num(inc.expectedWaitMs) ? `, expected wait about ${Math.max(1, Math.round(num(inc.expectedWaitMs) / 60000))} min` : ''}.`;
   } else if (inc.state === 'INCIDENT_STATE_OFFERED') {
     msg = `Offered to ${inc.practitionerName || inc.practitioner}, waiting for them to accept.`;
   } else if (inc.state === 'INCIDENT_STATE_OUTCOME_PROPOSED') {
-    msg = '➤ The practitioner has proposed an outcome: agree it or query it back (below the conversation).';
+    msg = '➤ The practitioner has proposed an outcome: agree it, or query it back with a question.';
   }
   alert.textContent = msg;
   alert.hidden = !msg;
@@ -394,7 +392,7 @@ export function initIncidentView() {
     if (conn.isReady) sendEntry(entry);
     else {
       render();
-      toast({ kind: 'warn', text: 'Offline: the message is kept and will be sent once when the connection is back.' });
+      toast({ kind: 'warn', offline: true, text: 'Offline: the message is kept and will be sent once when the connection is back.' });
     }
   });
 

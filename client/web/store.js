@@ -57,10 +57,8 @@ export function upsertIncident(inc, { force = false } = {}) {
     copy.history = [...old.history.filter((t) => !seen.has(String(t.seq))), ...(copy.history || [])];
     copy.history.sort((a, b) => num(a.atMs) - num(b.atMs) || num(a.seq) - num(b.seq));
   }
-  if (!['INCIDENT_STATE_NEW', 'INCIDENT_STATE_QUEUED', 'INCIDENT_STATE_OFFERED'].includes(copy.state)) {
-    S.nobodyOnShift.delete(id);
-    S.slaWarn.delete(id);
-  }
+  if (!['INCIDENT_STATE_NEW', 'INCIDENT_STATE_QUEUED'].includes(copy.state)) S.nobodyOnShift.delete(id);
+  if (!['INCIDENT_STATE_NEW', 'INCIDENT_STATE_QUEUED', 'INCIDENT_STATE_OFFERED'].includes(copy.state)) S.slaWarn.delete(id);
   S.incidents.set(id, copy);
   return true;
 }

@@ -51,8 +51,11 @@ bool hub_journal__changes_state(const hub_method_t *m)
 
 static bool journalled(const Mhtas__V1__Event *e)
 {
+    /* Offers, queue positions and boards are derived from these and are
+     * recomputed after a restart; notices carry the only record of a few
+     * flags (a service level breached, nobody on shift). */
     return e->kind_case == MHTAS__V1__EVENT__KIND_INCIDENT || e->kind_case == MHTAS__V1__EVENT__KIND_MESSAGE ||
-           e->kind_case == MHTAS__V1__EVENT__KIND_STATUS;
+           e->kind_case == MHTAS__V1__EVENT__KIND_STATUS || e->kind_case == MHTAS__V1__EVENT__KIND_NOTICE;
 }
 
 static int mkdir_p(const char *path)

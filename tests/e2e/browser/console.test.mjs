@@ -35,13 +35,15 @@ describe('web console', { skip }, () => {
   let page;
   let prac;
   let incidentId;
+  let p1Id; // a grade-1 incident in Oldham: nobody of its provider is on shift
   const REF = 'GMP-20261123-0412';
 
   before(async () => {
     hub = await startConsoleHub({
       config: {
         // Offers stay long enough to be seen; a short wrap-up.
-        routing: { offer_timeout_ms: 30000, wrap_up_ms: 500, disconnect_grace_ms: 30000 },
+        // A 4 s service level for grade 1, so a breach shows during the run.
+        routing: { offer_timeout_ms: 30000, wrap_up_ms: 500, disconnect_grace_ms: 30000, sla_p1_ms: 4000 },
       },
     });
     browser = await launchBrowser();
@@ -79,6 +81,27 @@ describe('web console', { skip }, () => {
     await page.reload();
     await page.waitForSelector('#conn[data-state="online"]', { timeout: 10000 });
     assert.match(await page.textContent('#me-name'), /Olu Operator/);
+  });
+
+  test('keyboard: help panel, filter, new-incident dialog; every control has a label', async () => {
+    await page.keyboard.press('?');
+    await page.waitForSelector('#dlg-help[open]');
+    assert.match(await page.textContent('#dlg-help'), /Ctrl.*Enter/s);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#dlg-help', { state: 'hidden' });
+    await page.keyboard.press('/');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'flt-text');
+    await page.keyboard.press('Escape'); // leaves the empty filter field
+    await page.keyboard.press('n');
+    await page.waitForSelector('#dlg-new[open]');
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('input, select, textarea')]
+        .filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+        .map((el) => el.id || el.name || el.outerHTML.slice(0, 60)),
+    );
+    assert.deepEqual(unlabelled, []);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#dlg-new', { state: 'hidden' });
   });
 
   test('a wrong token is refused with a message next to the field', async () => {
@@ -222,12 +245,22 @@ describe('web console', { skip }, () => {
       }),
     );
     await page.waitForFunction(() => document.querySelector('#board-body').textContent.includes('GMP-20261123-0419'), null, { timeout: 5000 });
+    const raised = replies.find((f) => f.requestId === '2');
+    assert.ok(raised && raised.raiseIncident, `raise reply: ${JSON.stringify(raised)}`);
+    p1Id = String(raised.raiseIncident.incident.id);
     const s = await page.evaluate((n) => window.__mhtasRenderSamples.slice(n).filter((x) => x.kind === 'incident'), before);
     assert.ok(s.length >= 1, 'an incident render sample');
     const line = `new-incident event -> board row: ${s.map((x) => x.ms.toFixed(2)).join(', ')} ms (DOM), ${s.map((x) => (x.paintMs || NaN).toFixed(1)).join(', ')} ms (next frame)`;
     console.log(line);
     fs.appendFileSync(screenshotPath('render-latency.txt'), line + '\n');
     other.close();
+  });
+
+  test('a service-level breach is shown on the board, in words and not by colour alone', async () => {
+    await page.waitForFunction((id) => /BREACHED/.test(document.querySelector(`tr[data-id="${id}"]`)?.textContent || ''), p1Id, { timeout: 10000 });
+    const cls = await page.getAttribute(`tr[data-id="${p1Id}"]`, 'class');
+    assert.match(cls, /sla-row-breach/);
+    assert.match(await page.textContent('#board-counts'), /1 breached/);
   });
 
   test('reload mid-conversation: every message still there, none twice', async () => {
@@ -273,6 +306,25 @@ describe('web console', { skip }, () => {
     assert.equal(new Set(nums).size, nums.length, `duplicate message numbers ${nums}`);
   });
 
+  test('the operator queries a proposed outcome back to the practitioner', async () => {
+    const from = prac.events.length;
+    await prac.call('ProposeOutcome', {
+      incidentId,
+      outcome: { codes: ['OUTCOME_CODE_REFER_CRISIS_TEAM'], summary: 'Crisis team to visit.' },
+    });
+    await page.waitForSelector('#outcome-card:not([hidden]) #outcome-queryback', { timeout: 5000 });
+    await page.click('#outcome-queryback');
+    assert.match(await page.textContent('#outcome-query-err'), /question/i, 'an empty query is stopped in the page');
+    await page.fill('#outcome-query', 'When will the crisis team arrive? Officers cannot wait past 02:00.');
+    await page.click('#outcome-queryback');
+    await page.waitForFunction(() => !/Outcome proposed/.test(document.getElementById('inc-state').textContent), null, { timeout: 5000 });
+    await prac.waitFor((e) => e.incident && e.incident.transition && e.incident.transition.cause === 'CAUSE_OUTCOME_QUERIED', 'the query-back', 5000, from);
+    // The hub posts the question into the conversation.
+    await prac.waitFor((e) => e.message && /crisis team arrive/.test(e.message.text), 'the question as a message', 5000, from);
+    await page.waitForFunction(() => [...document.querySelectorAll('#conv .msg-text')].some((e) => /crisis team arrive/.test(e.textContent)), null, { timeout: 5000 });
+    await page.waitForFunction(() => /outcome queried back/.test(document.getElementById('timeline').textContent), null, { timeout: 5000 });
+  });
+
   test('the practitioner proposes an outcome; the operator agrees; closed on the board', async () => {
     await prac.call('ProposeOutcome', {
       incidentId,
@@ -284,6 +336,7 @@ describe('web console', { skip }, () => {
     await page.waitForSelector('#outcome-card:not([hidden]) #outcome-agree', { timeout: 5000 });
     assert.match(await page.textContent('#outcome-body'), /crisis team/i);
     assert.match(await page.textContent('#inc-state'), /Outcome proposed/);
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: screenshotPath('incident.png') });
     await page.click('#outcome-agree');
     await page.waitForFunction(() => /Closed/.test(document.getElementById('inc-state').textContent), null, { timeout: 5000 });
@@ -312,8 +365,31 @@ describe('web console', { skip }, () => {
     assert.ok(open.length >= 1, 'an open incident on the supervisor board');
     await sup.click(`#sup-open a.ref[data-id="${open[0]}"]`);
     await sup.waitForSelector('#reassign-card:not([hidden])', { timeout: 5000 });
+    await sup.click('#reassign-form button[type=submit]');
+    assert.match(await sup.textContent('#ra-to-err'), /choose/i);
+    await sup.selectOption('#ra-to', 'p.a');
+    await sup.fill('#ra-reason', 'Nobody from Pennine on shift; GMMH covering');
+    const from = prac.events.length;
+    await sup.click('#reassign-form button[type=submit]');
+    await prac.waitFor((e) => (e.offer && String(e.offer.incident.id) === open[0]) || (e.incident && String(e.incident.incident.id) === open[0] && e.incident.incident.practitioner === 'p.a'), 'the reassigned incident', 5000, from);
+    await sup.waitForFunction(() => /Asha/.test(document.getElementById('inc-details').textContent), null, { timeout: 5000 });
+    assert.match(await sup.textContent('#timeline'), /reassigned/);
     assert.deepEqual(sup.problems, [], sup.problems.join('\n'));
     await sup.close();
+  });
+
+  test('the operator cancels an incident with a reason', async () => {
+    await page.goto(`${hub.consoleUrl}#/incident/${p1Id}`);
+    await page.waitForSelector('#conn[data-state="online"]', { timeout: 10000 });
+    await page.waitForSelector('#cancel-card:not([hidden])', { timeout: 5000 });
+    await page.click('#cancel-form button[type=submit]');
+    assert.match(await page.textContent('#cx-reason-err'), /reason/i);
+    await page.fill('#cx-reason', 'Person found safe by family; officers stood down');
+    page.once('dialog', (d) => d.accept());
+    await page.click('#cancel-form button[type=submit]');
+    await page.waitForFunction(() => /Cancelled/.test(document.getElementById('inc-state').textContent), null, { timeout: 5000 });
+    assert.match(await page.textContent('#inc-details'), /found safe/);
+    assert.match(await page.textContent('#timeline'), /cancelled/);
   });
 
   test('no console errors or CSP violations in the operator page', () => {

@@ -46,6 +46,10 @@ test('raise -> offer to A -> time-out -> offer to B -> accept -> messages -> out
   const inc = raised.incident;
   assert.ok(inc && /^[1-9][0-9]*$/.test(inc.id), `raiseIncident answered an incident with a uint64 id as a string: ${JSON.stringify(raised)}`);
   const id = inc.id;
+  // Canonical proto3 JSON: 64-bit integers are strings, enums are names.
+  assert.equal(typeof inc.id, 'string', 'uint64 id is a JSON string');
+  assert.equal(typeof inc.raisedAtMs, 'string', 'int64 raisedAtMs is a JSON string');
+  assert.equal(inc.details.priority, 'PRIORITY_URGENT', 'enums are names');
   assert.equal(inc.raisedBy, 'op.one');
   assert.equal(inc.provider, 'GMMH', 'Manchester is served by GMMH');
   assert.equal(inc.details.policeRef, 'GMP-20261123-0412');
@@ -64,7 +68,9 @@ test('raise -> offer to A -> time-out -> offer to B -> accept -> messages -> out
   // The offer carries what the practitioner needs to decide.
   assert.equal(offerA.offer.incident.details.policeRef, 'GMP-20261123-0412');
   assert.equal(offerA.offer.incident.details.borough, 'Manchester');
-  await op.waitFor(is.update(id, { state: 'INCIDENT_STATE_OFFERED', practitioner: 'p.a' }), 3000, 'the console to see the offer to p.a');
+  const seenOffer = await op.waitFor(is.update(id, { state: 'INCIDENT_STATE_OFFERED', practitioner: 'p.a' }), 3000, 'the console to see the offer to p.a');
+  assert.equal(typeof seenOffer.seq, 'string', 'event seq is a JSON string');
+  assert.equal(typeof seenOffer.atMs, 'string', 'event atMs is a JSON string');
   assert.equal(pb.sub.events.filter(is.offer(id)).length, 0, 'p.b must not be offered the incident while p.a holds the offer');
 
   // ---- A lets it time out; B gets the re-offer
