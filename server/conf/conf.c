@@ -61,6 +61,9 @@ static const conf_option_t main_options[] = {
       .doc = "Directory of the durable journal (created if missing; locked by one hub at a time). "
              "Empty: state is kept in memory only and NOTHING survives a restart (the hub warns at start-up)." },
 
+    U32("hub", "journal_segment_bytes", "67108864", 4096, 1073741824, journal_segment_bytes,
+        "A journal segment file is sealed and a new one started once it holds this many bytes."),
+
     U32("limits", "max_message_bytes", "1048576", 1, 67108864, max_message_bytes,
         "Largest gRPC message or WebSocket message accepted."),
     U32("limits", "max_connections", "10000", 1, 1000000, max_connections,

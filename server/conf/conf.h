@@ -52,6 +52,7 @@ typedef struct hub_config {
     char *users_file;         /* relative to the main file's directory */
     char *static_dir;         /* console files; relative to the main file's directory */
     char *data_dir;           /* journal directory (durable state) */
+    uint32_t journal_segment_bytes; /* a journal segment is sealed past this size */
 
     /* [limits] */
     uint32_t max_message_bytes;      /* one gRPC message or WebSocket message */

@@ -300,7 +300,8 @@ int hub_journal__open(hub_t *hub, char *err, size_t errlen)
     uint64_t t0 = uv_hrtime();
     journal_replay_t replay = { .snapshot = replay_snapshot, .record = replay_record, .ctx = hub };
     hub->restoring = true;
-    int rc = journal_open(&hub->journal, dir, journal_io_posix(), NULL, &replay, err, errlen);
+    journal_opts_t opts = { .segment_bytes = hub->cfg->journal_segment_bytes };
+    int rc = journal_open(&hub->journal, dir, journal_io_posix(), &opts, &replay, err, errlen);
     hub->restoring = false;
     if (rc != 0)
         return -1;
