@@ -30,7 +30,7 @@ if [ "${MHTAS_SKIP_SANITIZE:-0}" != 1 ]; then
   run "unit tests (ASan+UBSan)" make --no-print-directory -j"$jobs" SANITIZE=1 unit
   # The kill test's 200 SIGKILLs run in the release pass; 30 here keep the
   # sanitizer pass within CI's budget while still crashing mid-write.
-  MHTAS_KILLS=${MHTAS_SAN_KILLS:-30} run "end-to-end tests (ASan+UBSan)" tests/run-e2e.sh build/san/bin/mhtas-hub
+  run "end-to-end tests (ASan+UBSan)" env MHTAS_KILLS="${MHTAS_SAN_KILLS:-30}" tests/run-e2e.sh build/san/bin/mhtas-hub
 else
   echo "== sanitizer pass NOT run (MHTAS_SKIP_SANITIZE=1)"
 fi
