@@ -91,6 +91,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(SERVER_LIB) $(PROTO_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# The client library's loop tests start the real hub.
+$(BUILD)/tests/client/client_test: $(BINDIR)/mhtas-hub
+
 deps:
 	@deploy/deps.sh
 

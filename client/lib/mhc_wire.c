@@ -254,6 +254,7 @@ static const struct {
     { "GetIncident", MHC_RETRY_READ, NULL },
     { "ListIncidents", MHC_RETRY_READ, NULL },
     { "GetBoard", MHC_RETRY_READ, NULL },
+    { "GetIndicators", MHC_RETRY_READ, NULL },
     { "RaiseIncident", MHC_RETRY_KEYED, "idempotency_key" },
     { "CancelIncident", MHC_RETRY_KEYED, "idempotency_key" },
     { "PostMessage", MHC_RETRY_KEYED, "client_msg_id" },

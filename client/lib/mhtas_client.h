@@ -23,6 +23,11 @@
  *   - A clean shutdown: mhtas_client_close() cancels what is outstanding and
  *     tells the caller when every handle is closed.
  *
+ * Build: #include "lib/mhtas_client.h" with -Iclient -Ibuild/gen; link
+ * build/rel/libmhtas.a (the client/lib objects and the generated hub.pb-c.o) and
+ * libuv, libnghttp2, libprotobuf-c. The client objects need nothing from
+ * server/.
+ *
  * Lifecycle
  *     c = mhtas_client_new(loop, &opts);      -- nothing happens yet
  *     mhtas_client_start(c);                  -- connects (and keeps connecting)
@@ -41,7 +46,8 @@
  *
  * Retries: a call whose connection is lost before its response arrives is
  *   - resent on the next connection (same bytes, same deadline) when it is
- *       * a read: WhoAmI, GetIncident, ListIncidents, GetBoard, or
+ *       * a read: WhoAmI, GetIncident, ListIncidents, GetBoard,
+ *         GetIndicators, or
  *       * a state change that carries an idempotency key: RaiseIncident
  *         (idempotency_key), CancelIncident (idempotency_key), PostMessage
  *         (client_msg_id), AgreeOutcome (idempotency_key) -- the library

@@ -162,13 +162,16 @@ function onEvent(ev, receivedAt) {
       }
     }
   } else if (ev.queue) {
-    kind = 'queue';
-    incidentId = String(ev.queue.incidentId);
-    const inc = S.incidents.get(incidentId);
+    // One arrives for every queued incident whose position moved (hundreds on
+    // a busy night when a grade 1 jumps the queue): update its cells only.
+    const inc = S.incidents.get(String(ev.queue.incidentId));
     if (inc) {
       inc.queuePosition = ev.queue.position;
       inc.expectedWaitMs = ev.queue.expectedWaitMs;
+      for (const td of document.querySelectorAll(`[data-tick="queue"][data-id="${CSS.escape(String(inc.id))}"]`)) fillQueue(td, inc);
+      if (currentRoute().name === 'incident' && currentRoute().id === String(inc.id)) render();
     }
+    return;
   } else if (ev.board) {
     kind = 'board';
     S.board = ev.board;
@@ -223,15 +226,26 @@ function onNotice(n, atMs) {
   const level = n.kind === 'NOTICE_KIND_SLA_BREACHED' || n.kind === 'NOTICE_KIND_NOBODY_ON_SHIFT' ? 'alert' : 'warn';
   // The hub's text is a whole sentence; name the incident by its police reference too.
   const label = NOTICE[n.kind] || n.kind;
-  toast({ kind: level, incidentId: id, text: `${id ? `${refOf(id)}: ` : ''}${n.text || label}`, atMs });
+  toast({ kind: level, incidentId: id, text: `${id ? `${refOf(id)}: ` : ''}${n.text || label}`, atMs, group: n.kind });
 }
 
 // --------------------------------------------------------------- toasts
 
 let toastSeq = 0;
-export function toast({ kind = 'info', text, incidentId = null, atMs = Date.now(), offline = false }) {
+export function toast({ kind = 'info', text, incidentId = null, atMs = Date.now(), offline = false, group = null }) {
   const id = ++toastSeq;
-  S.notices.unshift({ id, kind, text, incidentId, atMs, offline });
+  // One notice per group (e.g. per notice kind): a storm of them on a busy
+  // night becomes one line with a count, not a wall of alerts.
+  let more = 0;
+  if (group) {
+    const prev = S.notices.find((n) => n.group === group);
+    if (prev) {
+      more = prev.more + 1;
+      S.notices = S.notices.filter((n) => n !== prev);
+    }
+  }
+  if (more) text += ` (and ${more} more)`;
+  S.notices.unshift({ id, kind, text, incidentId, atMs, offline, group, more });
   S.notices = S.notices.slice(0, 4);
   renderNotices();
   if (kind === 'info') setTimeout(() => dismiss(id), 5000);
@@ -296,7 +310,8 @@ function showSignedIn() {
   const sel = $('flt-borough');
   const keep = sel.value;
   sel.replaceChildren(h('option', { value: '' }, 'All'), ...S.boroughs.map((b) => h('option', { value: b }, b)));
-  sel.value = keep;
+  sel.value = sel.dataset.restore && S.boroughs.includes(sel.dataset.restore) ? sel.dataset.restore : keep;
+  delete sel.dataset.restore;
   if (!location.hash || location.hash === '#' || location.hash === '#/signin') location.hash = '#/board';
   render();
 }
@@ -305,8 +320,10 @@ function signOut() {
   conn.stop();
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem('mhtas.outbox');
+  sessionStorage.removeItem('mhtas.filters');
   history.replaceState(null, '', location.pathname);
   lastRouteKey = '';
+  rowCache.clear();
   showSignIn();
 }
 
@@ -529,7 +546,24 @@ function renderBoard() {
   const list = sortIncidents(all.filter((i) => matches(i, f)));
   const body = $('board-body');
   const focusedId = document.activeElement && body.contains(document.activeElement) ? document.activeElement.dataset.id : null;
-  body.replaceChildren(...list.map(boardRow));
+  // Rows are rebuilt only when their incident changed: with hundreds of
+  // incidents on a wall display an event costs one row, not the board.
+  const seen = new Set();
+  const rows = list.map((inc) => {
+    const id = String(inc.id);
+    seen.add(id);
+    const sig = rowSig(inc);
+    const c = rowCache.get(id);
+    if (c && c.sig === sig) return c.el;
+    const el = boardRow(inc);
+    rowCache.set(id, { sig, el });
+    return el;
+  });
+  for (const id of rowCache.keys()) if (!seen.has(id)) rowCache.delete(id);
+  const cur = body.children;
+  let same = cur.length === rows.length;
+  for (let i = 0; same && i < rows.length; i++) same = cur[i] === rows[i];
+  if (!same) body.replaceChildren(...rows);
   if (focusedId) {
     const el = body.querySelector(`a[data-id="${CSS.escape(focusedId)}"]`);
     if (el) el.focus();
@@ -542,6 +576,22 @@ function renderBoard() {
   if (proposed) parts.push(`${proposed} outcome${proposed > 1 ? 's' : ''} to agree`);
   if (breached) parts.push(`⚠ ${breached} breached`);
   $('board-counts').textContent = parts.join(' · ');
+}
+
+const rowCache = new Map(); // id -> {sig, el}
+
+function rowSig(inc) {
+  const id = String(inc.id);
+  return [
+    inc.updatedAtMs,
+    inc.state,
+    inc.practitioner,
+    inc.practitionerName,
+    inc.slaBreached,
+    slaInfo(inc).level,
+    S.unread.has(id),
+    S.nobodyOnShift.has(id),
+  ].join('|');
 }
 
 function boardRow(inc) {
@@ -667,7 +717,15 @@ setInterval(() => {
     if (!inc) continue;
     const k = td.dataset.tick;
     if (k === 'wait') fillWait(td, inc);
-    else if (k === 'sla') fillSla(td, inc);
+    else if (k === 'sla') {
+      fillSla(td, inc);
+      const tr = td.closest('tr.inc-row');
+      if (tr) {
+        const lvl = slaInfo(inc).level;
+        for (const c of [...tr.classList]) if (c.startsWith('sla-row-') && c !== `sla-row-${lvl}`) tr.classList.remove(c);
+        tr.classList.add(`sla-row-${lvl}`);
+      }
+    }
     else if (k === 'sla-head') fillSlaHead(td, inc);
     else if (k === 'queue') fillQueue(td, inc);
     else if (k === 'holder') td.textContent = holderText(inc);
@@ -749,9 +807,33 @@ function boot() {
   $('btn-signout').addEventListener('click', signOut);
   $('nav-board').addEventListener('click', () => go('#/board'));
   $('nav-supervisor').addEventListener('click', () => go('#/supervisor'));
-  for (const id of ['flt-text', 'flt-mine', 'flt-borough', 'flt-priority', 'flt-state']) {
-    $(id).addEventListener('input', () => renderBoard());
-    $(id).addEventListener('change', () => renderBoard());
+  // Filters survive a reload (this tab only).
+  const FILTERS = ['flt-text', 'flt-mine', 'flt-borough', 'flt-priority', 'flt-state'];
+  let saved = {};
+  try {
+    saved = JSON.parse(sessionStorage.getItem('mhtas.filters') || '{}');
+  } catch {
+    saved = {};
+  }
+  const saveFilters = () => {
+    const o = {};
+    for (const id of FILTERS) o[id] = $(id).type === 'checkbox' ? $(id).checked : $(id).value;
+    sessionStorage.setItem('mhtas.filters', JSON.stringify(o));
+  };
+  for (const id of FILTERS) {
+    if (id in saved) {
+      if ($(id).type === 'checkbox') $(id).checked = !!saved[id];
+      else if (id !== 'flt-borough') $(id).value = saved[id];
+      else $(id).dataset.restore = saved[id];
+    }
+    $(id).addEventListener('input', () => {
+      saveFilters();
+      renderBoard();
+    });
+    $(id).addEventListener('change', () => {
+      saveFilters();
+      renderBoard();
+    });
   }
   $('filters').addEventListener('submit', (e) => e.preventDefault());
   $('signin-form').addEventListener('submit', (e) => {

@@ -355,7 +355,8 @@ static void connection_lost(care_cache_t *c, const char *why)
     uv_timer_stop(&c->connect_timer);
     if (was_connected) {
         c->stats.disconnects++;
-        hub_log(HUB_LOG_WARN, MOD, "event=disconnected reason=%s", why);
+        hub_log(c->closing ? HUB_LOG_INFO : HUB_LOG_WARN, MOD, "event=disconnected reason=%s",
+                why);
     } else {
         hub_log(c->attempt < 3 ? HUB_LOG_WARN : HUB_LOG_DEBUG, MOD,
                 "event=connect_failed reason=%s attempt=%u", why, c->attempt + 1);

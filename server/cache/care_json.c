@@ -249,9 +249,11 @@ static int contact_array(jx_t *x, json_t *obj, const char *key, const char *path
     for (size_t i = 0; i < json_array_size(a); i++) {
         char p[128];
         snprintf(p, sizeof p, "%s.%s[%zu]", path, key, i);
-        if (contact(x, json_array_get(a, i), p, &(*out)[*n]))
+        int rc = contact(x, json_array_get(a, i), p, &(*out)[*n]);
+        if ((*out)[*n])
+            (*n)++;          /* owned by the array from here, even if incomplete */
+        if (rc)
             return -1;
-        (*n)++;
     }
     return 0;
 }

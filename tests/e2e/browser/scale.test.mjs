@@ -85,8 +85,14 @@ describe('console at scale', { skip }, () => {
     const before = await page.evaluate(() => window.__mhtasRenderSamples.length);
     const M = 20;
     for (let i = N; i < N + M; i++) {
-      await op.call('raiseIncident', { details: details(i), idempotencyKey: `scale-${i}` });
-      await page.waitForFunction((ref) => document.getElementById('board-body').textContent.includes(ref), details(i).policeRef, { timeout: 5000 });
+      const r = await op.call('raiseIncident', { details: details(i), idempotencyKey: `scale-${i}` });
+      assert.ok(r.raiseIncident, `raise ${i}: ${JSON.stringify(r.error)}`);
+      await page
+        .waitForFunction((ref) => document.getElementById('board-body').textContent.includes(ref), details(i).policeRef, { timeout: 5000 })
+        .catch(async (e) => {
+          const st = await page.evaluate((id) => ({ n: window.__mhtas.state.incidents.size, rows: document.querySelectorAll("#board-body tr").length, row: document.querySelector(`tr[data-id="${id}"]`)?.textContent, inc: JSON.stringify(window.__mhtas.state.incidents.get(id)).slice(0, 300), hash: location.hash }), String(r.raiseIncident.incident.id)); st.problems = page.problems;
+          throw new Error(`${e.message}: incident ${r.raiseIncident.incident.id} not shown; page ${JSON.stringify(st)}`);
+        });
     }
     const samples = await page.evaluate((n) => window.__mhtasRenderSamples.slice(n).filter((s) => s.kind === 'incident'), before);
     const ms = samples.map((s) => s.ms).sort((a, b) => a - b);

@@ -306,6 +306,18 @@ class Hub {
     return { ...r, graceful: true };
   }
 
+  // stop(), then fail unless the hub exited 0 on its own and its stderr has
+  // no sanitizer report (AddressSanitizer, LeakSanitizer, UBSan "runtime
+  // error:"). For after() hooks, so a sanitizer build's findings fail the file.
+  async stopChecked() {
+    const r = await this.stop();
+    const san = /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)/.exec(this.stderr);
+    if (san) throw new Error(`the hub's stderr holds a sanitizer report (${san[1]}):\n${this.stderrTail(8000)}`);
+    if (!r.graceful) throw new Error(`the hub did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM\n${this.stderrTail()}`);
+    if (r.code !== 0) throw new Error(`the hub exited with code ${r.code} signal ${r.signal} after SIGTERM\n${this.stderrTail()}`);
+    return r;
+  }
+
   async kill() {
     if (!this.child || !this.alive) return this.exitInfo;
     this.child.kill('SIGKILL');

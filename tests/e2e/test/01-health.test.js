@@ -65,7 +65,7 @@ describe('a running hub', () => {
 
   after(async () => {
     closeAll(opened);
-    if (hub) await hub.kill();
+    if (hub) await hub.stopChecked();
   });
 
   test('MHTAS_READY names two distinct bound ports and the hub pid', () => {

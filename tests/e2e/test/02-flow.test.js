@@ -28,7 +28,7 @@ before(async () => {
 
 after(async () => {
   closeAll(opened);
-  if (hub) await hub.stop();
+  if (hub) await hub.stopChecked();
 });
 
 test('raise -> offer to A -> time-out -> offer to B -> accept -> messages -> outcome -> closed', async () => {

@@ -21,7 +21,7 @@ before(async () => {
 
 after(async () => {
   closeAll(opened);
-  if (hub) await hub.stop();
+  if (hub) await hub.stopChecked();
 });
 
 function grpcClient(token, name) {

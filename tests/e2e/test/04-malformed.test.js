@@ -32,7 +32,7 @@ before(async () => {
 
 after(async () => {
   closeAll(opened);
-  if (hub) await hub.stop();
+  if (hub) await hub.stopChecked();
 });
 
 // The bystander still has an open socket and sees a new incident raised now.

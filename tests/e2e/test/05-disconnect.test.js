@@ -33,7 +33,7 @@ const children = [];
 after(async () => {
   closeAll(opened);
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const h of hubs) await h.stop();
+  for (const h of hubs) await h.stopChecked();
 });
 
 async function newHub(name) {

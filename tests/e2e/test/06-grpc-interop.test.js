@@ -22,7 +22,7 @@ before(async () => {
 
 after(async () => {
   closeAll(opened);
-  if (hub) await hub.stop();
+  if (hub) await hub.stopChecked();
 });
 
 function client(id) {

@@ -45,6 +45,39 @@ typedef struct hub_proc {
     char bin[PATH_MAX];
 } hub_proc_t;
 
+/* Hubs this process started and has not reaped: a failed assertion jumps out
+ * of a test before hub_cleanup, so the per-test teardown kills these. */
+static pid_t live_hubs[8];
+
+static void live_add(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof live_hubs / sizeof live_hubs[0]; i++)
+        if (live_hubs[i] == 0) {
+            live_hubs[i] = pid;
+            return;
+        }
+}
+
+static void live_remove(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof live_hubs / sizeof live_hubs[0]; i++)
+        if (live_hubs[i] == pid)
+            live_hubs[i] = 0;
+}
+
+static int kill_live_hubs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof live_hubs / sizeof live_hubs[0]; i++)
+        if (live_hubs[i] > 0) {
+            int st;
+            kill(live_hubs[i], SIGKILL);
+            waitpid(live_hubs[i], &st, 0);
+            live_hubs[i] = 0;
+        }
+    return 0;
+}
+
 static bool find_hub(char *out, size_t cap)
 {
     const char *env = getenv("MHTAS_HUB");
@@ -52,7 +85,7 @@ static bool find_hub(char *out, size_t cap)
         snprintf(out, cap, "%s", env);
         return access(out, X_OK) == 0;
     }
-    char self[PATH_MAX];
+    char self[PATH_MAX - 64]; /* room for the relative part in out */
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
         self[n] = '\0';
@@ -106,7 +139,7 @@ static void hub_prepare(hub_proc_t *h)
     assert_non_null(mkdtemp(h->dir));
     write_file(h->dir, "mhtas.ini",
                "[hub]\nlisten_host = 127.0.0.1\ngrpc_port = 0\nhttp_port = 0\nusers_file = users.ini\n"
-               "static_dir = .\ndata_dir = .\nlog_level = warn\n"
+               "static_dir = .\ndata_dir = data\nlog_level = warn\n"
                "[routing]\nstrategy = linear\noffer_timeout_ms = 10000\n"
                "[borough:Salford]\nprovider = GMMH\nneighbours = Manchester\n"
                "[borough:Manchester]\nprovider = GMMH\nneighbours = Salford\n");
@@ -119,10 +152,16 @@ static void hub_prepare(hub_proc_t *h)
              "[user:op.one]\nname = Olu Operator\nrole = operator\ntoken_hash = %s\n",
              hp, ho);
     write_file(h->dir, "users.ini", users);
+    char data[PATH_MAX + 16];
+    snprintf(data, sizeof data, "%s/data", h->dir);
+    assert_int_equal(mkdir(data, 0700), 0);
+    snprintf(data, sizeof data, "%s/data2", h->dir);
+    assert_int_equal(mkdir(data, 0700), 0);
 }
 
-/* Starts the hub on `port` (0: any) and waits for MHTAS_READY. */
-static void hub_spawn(hub_proc_t *h, int port)
+/* Starts the hub on `port` (0: any) and waits for MHTAS_READY. `extra` is
+ * one more --set, or NULL. */
+static void hub_spawn_with(hub_proc_t *h, int port, const char *extra)
 {
     char out[PATH_MAX + 16], err[PATH_MAX + 16], set[64];
     snprintf(out, sizeof out, "%s/out.txt", h->dir);
@@ -141,12 +180,18 @@ static void hub_spawn(hub_proc_t *h, int port)
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, 0);
-        execl(h->bin, h->bin, "--config", "mhtas.ini", "--set", set, "--set", "hub.http_port=0", (char *)NULL);
+        if (extra)
+            execl(h->bin, h->bin, "--config", "mhtas.ini", "--set", set, "--set", "hub.http_port=0", "--set",
+                  extra, (char *)NULL);
+        else
+            execl(h->bin, h->bin, "--config", "mhtas.ini", "--set", set, "--set", "hub.http_port=0",
+                  (char *)NULL);
         _exit(127);
     }
     close(fo);
     close(fe);
     h->pid = pid;
+    live_add(pid);
     for (int i = 0; i < 500; i++) {
         FILE *f = fopen(out, "r");
         char line[256];
@@ -163,12 +208,18 @@ static void hub_spawn(hub_proc_t *h, int port)
         }
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
+            live_remove(pid);
             h->pid = 0;
             fail_msg("hub exited before MHTAS_READY (see %s)", err);
         }
         usleep(20000);
     }
     fail_msg("hub did not print MHTAS_READY in 10 s (see %s)", err);
+}
+
+static void hub_spawn(hub_proc_t *h, int port)
+{
+    hub_spawn_with(h, port, NULL);
 }
 
 static void hub_kill(hub_proc_t *h, int sig)
@@ -180,6 +231,7 @@ static void hub_kill(hub_proc_t *h, int sig)
     kill(h->pid, sig);
     int st;
     waitpid(h->pid, &st, 0);
+    live_remove(h->pid);
     h->pid = 0;
 }
 
@@ -320,7 +372,7 @@ static void tc_free(tc_t *t)
     assert_true(t->closed);
     mhtas_client_free(t->c);
     uv_close((uv_handle_t *)&t->guard, NULL);
-    uv_run(t->loop, UV_RUN_DEFAULT);
+    uv_run(t->loop, UV_RUN_NOWAIT); /* the guard's close; other clients may live on */
     free(t);
 }
 
@@ -655,10 +707,11 @@ static void test_stream(void **state)
     hub_cleanup(&h);
 }
 
-/* Kill the hub mid-stream, start a new one on the same port: both clients
- * reconnect by themselves, a call made while the hub was down completes,
- * the stream resumes (after_seq = last delivered), the new hub's lower seqs
- * come with a RESUME_GAP notice, and new events arrive exactly once. */
+/* Kill the hub mid-stream and start a new one on the same port, with the
+ * same data directory: both clients reconnect by themselves, a call made
+ * while the hub was down completes, and the stream resumes from the last seq
+ * delivered -- the hub's journal kept it, so there is no RESUME_GAP, the
+ * incident is still there, and new events arrive once, in order. */
 static void test_hub_restart(void **state)
 {
     (void)state;
@@ -676,6 +729,7 @@ static void test_hub_restart(void **state)
     raise_incident(op, &r, NULL);
     wait_res(op, &r, 5000);
     assert_int_equal(r.status, MHTAS_GRPC_OK);
+    uint64_t first_id = r.id;
     RUN_UNTIL(p, p->offers >= 1, 5000);
     assert_int_equal(p->offers, 1);
     uint64_t seq_before = mhtas_client_last_seq(p->c);
@@ -696,26 +750,88 @@ static void test_hub_restart(void **state)
 
     wait_res(op, &who, 10000);
     assert_int_equal(who.status, MHTAS_GRPC_OK);
-    RUN_UNTIL(p, p->state_count[MHTAS_CLIENT_READY] >= 2 && p->gaps >= 1, 5000);
+    RUN_UNTIL(p, p->state_count[MHTAS_CLIENT_READY] >= 2, 5000);
+    assert_true(p->state_count[MHTAS_CLIENT_READY] >= 2);
+
+    Mhtas__V1__GetIncidentRequest g = MHTAS__V1__GET_INCIDENT_REQUEST__INIT;
+    g.incident_id = first_id;
+    call_ok(op, "GetIncident", &g.base, 5000, &r);
+    wait_res(op, &r, 5000);
+    assert_int_equal(r.status, MHTAS_GRPC_OK);
+
+    /* New events reach the resumed stream. */
+    int ev_before = p->events;
+    Mhtas__V1__SetAvailabilityRequest pause = MHTAS__V1__SET_AVAILABILITY_REQUEST__INIT;
+    pause.paused = 1;
+    pause.reason = "restart test";
+    call_ok(p, "SetAvailability", &pause.base, 5000, &r);
+    wait_res(p, &r, 5000);
+    assert_int_equal(r.status, MHTAS_GRPC_OK);
+    RUN_UNTIL(p, p->events > ev_before, 5000);
+    assert_true(p->events > ev_before);
+    assert_int_equal(p->gaps, 0);
+    assert_true(mhtas_client_last_seq(p->c) > seq_before);
+    assert_int_equal(mhtas_client_last_seq(p->c), p->seqs[p->n_seqs - 1]);
+    assert_true(p->n_seqs > n_before);
+    assert_seqs_increasing(p, 0);
+    mhtas_client_stats_t st;
+    mhtas_client_get_stats(p->c, &st);
+    assert_true(st.connects >= 2);
+    assert_true(st.subscribes >= 2);
+    tc_free(p);
+    tc_free(op);
+    loop_done(&loop);
+    hub_cleanup(&h);
+}
+
+/* A restart that lost the hub's state (a fresh data directory): the new hub
+ * numbers events below what the client saw, so it sends RESUME_GAP; the
+ * library follows the seqs down, and the new hub's events are delivered
+ * rather than dropped as duplicates. */
+static void test_hub_restart_lost_state(void **state)
+{
+    (void)state;
+    hub_proc_t h;
+    hub_prepare(&h);
+    hub_spawn(&h, 0);
+    int port = h.port;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tc_t *p = tc_new(&loop, port, TOK_PRAC, false);
+    tc_t *op = tc_new(&loop, port, TOK_OP, false);
+    assert_int_equal(mhtas_client_subscribe(p->c, 0), 0);
+    start_shift(p);
+    res_t r;
+    for (int i = 0; i < 2; i++) { /* a few events, so the old seqs are above the new hub's */
+        raise_incident(op, &r, NULL);
+        wait_res(op, &r, 5000);
+        assert_int_equal(r.status, MHTAS_GRPC_OK);
+    }
+    RUN_UNTIL(p, p->offers >= 1, 5000);
+    assert_true(p->offers >= 1);
+    int offers_before = p->offers;
+    uint64_t seq_before = mhtas_client_last_seq(p->c);
+    int n_before = p->n_seqs;
+
+    hub_kill(&h, SIGKILL);
+    RUN_UNTIL(p, p->state_count[MHTAS_CLIENT_DISCONNECTED] >= 1, 3000);
+    hub_spawn_with(&h, port, "hub.data_dir=data2");
+    RUN_UNTIL(p, p->state_count[MHTAS_CLIENT_READY] >= 2 && p->gaps >= 1, 8000);
     assert_true(p->state_count[MHTAS_CLIENT_READY] >= 2);
     assert_int_equal(p->gaps, 1);
 
     /* The new hub knows nothing: shift again, raise again, get the offer. */
     start_shift(p);
     raise_incident(op, &r, NULL);
-    wait_res(op, &r, 5000);
+    wait_res(op, &r, 10000);
     assert_int_equal(r.status, MHTAS_GRPC_OK);
-    RUN_UNTIL(p, p->offers >= 2, 5000);
-    assert_int_equal(p->offers, 2);
-    assert_true(p->last_offer_seq < seq_before); /* the new hub numbers from 1 */
+    RUN_UNTIL(p, p->offers > offers_before, 5000);
+    assert_true(p->offers > offers_before);
+    assert_true(p->last_offer_seq < seq_before); /* numbered below what we had seen */
     assert_int_equal(mhtas_client_last_seq(p->c), p->seqs[p->n_seqs - 1]);
-    /* after the gap notice, strictly increasing and no repeats */
+    /* from the gap notice on: strictly increasing, no repeats */
     int gap_at = n_before;
     assert_seqs_increasing(p, gap_at);
-    mhtas_client_stats_t st;
-    mhtas_client_get_stats(p->c, &st);
-    assert_true(st.connects >= 2);
-    assert_true(st.subscribes >= 2);
     tc_free(p);
     tc_free(op);
     loop_done(&loop);
@@ -813,16 +929,17 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_invalid_arguments),
-        cmocka_unit_test(test_deadline_while_disconnected),
-        cmocka_unit_test(test_fail_fast),
-        cmocka_unit_test(test_close_cancels),
-        cmocka_unit_test(test_unary_calls),
-        cmocka_unit_test(test_bad_credentials),
-        cmocka_unit_test(test_stream),
-        cmocka_unit_test(test_hub_restart),
-        cmocka_unit_test(test_deadline_stopped_hub),
-        cmocka_unit_test(test_retry_policy),
+        cmocka_unit_test_teardown(test_invalid_arguments, kill_live_hubs),
+        cmocka_unit_test_teardown(test_deadline_while_disconnected, kill_live_hubs),
+        cmocka_unit_test_teardown(test_fail_fast, kill_live_hubs),
+        cmocka_unit_test_teardown(test_close_cancels, kill_live_hubs),
+        cmocka_unit_test_teardown(test_unary_calls, kill_live_hubs),
+        cmocka_unit_test_teardown(test_bad_credentials, kill_live_hubs),
+        cmocka_unit_test_teardown(test_stream, kill_live_hubs),
+        cmocka_unit_test_teardown(test_hub_restart, kill_live_hubs),
+        cmocka_unit_test_teardown(test_hub_restart_lost_state, kill_live_hubs),
+        cmocka_unit_test_teardown(test_deadline_stopped_hub, kill_live_hubs),
+        cmocka_unit_test_teardown(test_retry_policy, kill_live_hubs),
     };
     return cmocka_run_group_tests_name("client", tests, NULL, NULL);
 }
