@@ -153,6 +153,7 @@ export class Connection {
     // A hub whose sequence is behind ours restarted without its history:
     // start again from its picture rather than wait for events that will never come.
     let resumed = this.lastSeq > 0n && hubSeq >= this.lastSeq;
+    this.lastConnect = { hubSeq: String(hubSeq), ourSeq: String(this.lastSeq), resumed };
     try {
       // Without a position (first connect, or a reload), the app loads the
       // current picture; events start right after the auth reply's lastSeq,

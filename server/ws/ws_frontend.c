@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,11 +274,38 @@ static void conn_send_frame(ws_conn_t *c, const Mhtas__V1__ServerFrame *sf)
     conn_enqueue(c, o);
 }
 
+/* The field an INVALID_ARGUMENT message is about. By convention (the core's
+ * validation and the JSON decoder both follow it) such a message starts with
+ * the field's path, e.g. "details.police_ref is required" or
+ * "raise_incident.details.priority: unknown enum value". Copies that path
+ * into out, or leaves it empty. */
+static void field_of(const char *message, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (message == NULL)
+        return;
+    while (message[n] && (islower((unsigned char)message[n]) || isdigit((unsigned char)message[n]) ||
+                          message[n] == '_' || message[n] == '.' || message[n] == '[' || message[n] == ']'))
+        n++;
+    bool path = n > 0 && (message[n] == ' ' || message[n] == ':') && (memchr(message, '.', n) || memchr(message, '_', n));
+    if (!path || n >= outlen)
+        return;
+    memcpy(out, message, n);
+    out[n] = '\0';
+}
+
 static void conn_send_error(ws_conn_t *c, const char *request_id, int code, const char *message)
 {
     Mhtas__V1__Status st = MHTAS__V1__STATUS__INIT;
+    char field[128];
     st.code = code;
     st.message = (char *)(message ? message : "");
+    if (code == HUB_GRPC_INVALID_ARGUMENT) {
+        field_of(message, field, sizeof field);
+        if (field[0])
+            st.field = field;
+    }
     Mhtas__V1__ServerFrame sf = MHTAS__V1__SERVER_FRAME__INIT;
     if (request_id)
         sf.request_id = (char *)request_id;

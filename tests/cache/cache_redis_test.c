@@ -669,7 +669,7 @@ typedef struct {
     int phase;                 /* 0 up, 1 killed, 2 restarted */
     uint64_t killed_at, restarted_at, first_ok_after_restart;
     unsigned issued, done, ok[3], unavailable[3], other[3];
-    uint64_t worst_fail_ms[3];
+    uint64_t worst_fail_ms[3], worst_any_ms;
     int finished;
     int import_rc;
 } chaos_t;
@@ -697,8 +697,11 @@ static void probe_cb(void *ctx, const care_status_t *st, const Mhtas__V1__GetCar
             c->unavailable[ph]++;
         else if (!(ph == 2 && st->code == CARE_NOT_FOUND))   /* restarted, not yet re-imported */
             c->other[ph]++;
-        if (now - p->at > c->worst_fail_ms[ph])
+        /* fail-fast is measured once the loss is known: issued 100 ms after the kill */
+        if ((ph != 1 || p->at >= c->killed_at + 100) && now - p->at > c->worst_fail_ms[ph])
             c->worst_fail_ms[ph] = now - p->at;
+        if (now - p->at > c->worst_any_ms)
+            c->worst_any_ms = now - p->at;
         if (st->code == CARE_UNAVAILABLE)
             assert_string_equal(st->message,
                                 c->phase == 1 && now - c->killed_at > 50
@@ -714,6 +717,7 @@ static void chaos_tick(uv_timer_t *t)
     uint64_t el = uv_now(&c->e->loop) - c->t0;
     if (c->phase == 0 && el >= 300) {
         kill_redis();
+        uv_update_time(&c->e->loop);
         c->phase = 1;
         c->killed_at = uv_now(&c->e->loop);
     } else if (c->phase == 1 && el >= 1300) {
@@ -773,6 +777,7 @@ static void kill_and_restart(void **state)
     assert_true(c.unavailable[1] >= 50);                /* ... and fails cleanly */
     assert_int_equal(c.other[1], 0);
     assert_true(c.worst_fail_ms[1] <= 20);              /* fail fast */
+    assert_true(c.worst_any_ms < 300);                  /* never waits for the deadline */
     assert_true(c.first_ok_after_restart > 0);          /* recovered by itself */
     assert_true(c.first_ok_after_restart - c.restarted_at <= 1500);
     assert_true(c.ok[2] >= 50);

@@ -73,6 +73,7 @@ describe('console across a hub restart', { skip }, () => {
     await hub.restart();
     await page.waitForSelector('#conn[data-state="online"]', { timeout: 30000 });
     await page.waitForFunction(() => !document.querySelector('#conv [data-testid="pending-message"]'), null, { timeout: 10000 });
+    console.log('reconnect after restart:', JSON.stringify(await page.evaluate(() => ({ c: window.__mhtas.conn.lastConnect, notices: window.__mhtas.state.notices.map((n) => n.text) }))));
     prac = new Practitioner(hub, 'p.a');
     prac.subscribe('0');
     await prac.call('PostMessage', { incidentId, text: 'After the restart (practitioner).', clientMsgId: 'p-after' });
