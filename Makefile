@@ -56,6 +56,7 @@ endif
 ifneq ($(wildcard loadtest/journal_bench.c),)
   BINS += $(BINDIR)/mhtas-journal-bench
 endif
+BINS += $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench
 
 .PHONY: all test unit e2e run deps clean bench
 all: $(BINS)
@@ -90,6 +91,30 @@ $(BINDIR)/mhtas-journal-bench: $(BUILD)/loadtest/journal_bench.o $(SERVER_LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(SERVER_LIB) $(PROTO_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BINDIR)/mhtas-import: $(BUILD)/tools/import.o $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mhtas-gen-people: $(BUILD)/tools/gen_people.o $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mhtas-cache-bench: $(BUILD)/loadtest/cache_bench.o $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/cache/cache_redis_test: tests/cache/cache_redis_test.c $(SERVER_LIB) $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+# The care-summary cache against a real redis-server it starts itself.
+.PHONY: cache-test cache-bench
+cache-test: $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BUILD)/tests/cache/cache_redis_test
+	@MHTAS_BINDIR=$(BINDIR) tests/run-unit.sh $(BUILD)/tests/cache/cache_redis_test
+
+cache-bench: $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench
+	@MHTAS_BINDIR=$(BINDIR) tests/cache/bench.sh
 
 # The client library's loop tests start the real hub.
 $(BUILD)/tests/client/client_test: $(BINDIR)/mhtas-hub

@@ -86,6 +86,16 @@ for _ in $(seq 50); do
 done
 say "redis-server on 127.0.0.1:$REDIS_PORT (pid $REDIS_PID)"
 
+# Synthetic care summaries: deterministic people with NHS numbers in the
+# 999 test range (never issued), so the demo has records on a fresh machine.
+DEMO_PEOPLE=${MHTAS_DEMO_PEOPLE:-3000}
+if [ -x bin/mhtas-gen-people ] && [ -x bin/mhtas-import ]; then
+    bin/mhtas-gen-people --count "$DEMO_PEOPLE" --seed 1 \
+        | bin/mhtas-import --host 127.0.0.1 --port "$REDIS_PORT" --no-progress - >"$DEMO/import.log" 2>&1 \
+        || die "loading synthetic care summaries failed; see $DEMO/import.log"
+    say "loaded $DEMO_PEOPLE synthetic care summaries ($(tail -n1 "$DEMO/import.log"))"
+fi
+
 # ------------------------------------------------------------------- hub
 
 SETS=()

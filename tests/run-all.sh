@@ -23,11 +23,13 @@ run() { # name, command...
 jobs=${MAKEFLAGS_JOBS:-2}
 run "build" make --no-print-directory -j"$jobs" all
 run "unit tests" make --no-print-directory -j"$jobs" unit
+run "cache tests (real redis)" make --no-print-directory cache-test
 run "end-to-end tests" tests/run-e2e.sh bin/mhtas-hub
 if [ "${MHTAS_SKIP_SANITIZE:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run "build (ASan+UBSan)" make --no-print-directory -j"$jobs" SANITIZE=1 all
   run "unit tests (ASan+UBSan)" make --no-print-directory -j"$jobs" SANITIZE=1 unit
+  run "cache tests (real redis, ASan+UBSan)" make --no-print-directory SANITIZE=1 cache-test
   # The kill test's 200 SIGKILLs run in the release pass; 30 here keep the
   # sanitizer pass within CI's budget while still crashing mid-write.
   run "end-to-end tests (ASan+UBSan)" env MHTAS_KILLS="${MHTAS_SAN_KILLS:-30}" tests/run-e2e.sh build/san/bin/mhtas-hub

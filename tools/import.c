@@ -96,8 +96,8 @@ typedef struct {
     long ttl;
     size_t batch;
     int progress;
-    pending_t *pend;
-    size_t npend;
+    pending_t *pend, *prev;        /* the batch being built; the one in flight */
+    size_t npend, nprev;
     unsigned long imported, updated, unchanged, removed, absent, rejected, lines;
     off_t total_bytes, read_bytes;
     double t0;
@@ -154,14 +154,24 @@ static void progress(importer_t *im, int final)
     fflush(stderr);
 }
 
-/* Reads the replies of the batch in flight, in order. */
-static void flush(importer_t *im)
+/* Sends what hiredis has buffered, without waiting for replies. */
+static void send_buffered(importer_t *im)
 {
-    for (size_t i = 0; i < im->npend; i++) {
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(im->rc, &done) != REDIS_OK)
+            die("redis: %s", im->rc->errstr[0] ? im->rc->errstr : "connection lost");
+}
+
+/* Reads the replies of the older batch in flight, in order. Two batches are
+ * in flight: while Redis runs one, the importer parses the next. */
+static void read_replies(importer_t *im)
+{
+    for (size_t i = 0; i < im->nprev; i++) {
         redisReply *r = NULL;
         if (redisGetReply(im->rc, (void **)&r) != REDIS_OK || r == NULL)
             die("redis: %s", im->rc->errstr[0] ? im->rc->errstr : "connection lost");
-        pending_t *p = &im->pend[i];
+        pending_t *p = &im->prev[i];
         if (r->type == REDIS_REPLY_INTEGER) {
             if (p->kind == CARE_RECORD_DELETE) {
                 if (r->integer)
@@ -182,8 +192,21 @@ static void flush(importer_t *im)
         }
         freeReplyObject(r);
     }
-    im->npend = 0;
+    im->nprev = 0;
     progress(im, 0);
+}
+
+/* Ends the current batch: sends it, then collects the previous one's
+ * replies, and makes the current batch the one in flight. */
+static void flush(importer_t *im)
+{
+    send_buffered(im);
+    read_replies(im);
+    pending_t *t = im->prev;
+    im->prev = im->pend;
+    im->nprev = im->npend;
+    im->pend = t;
+    im->npend = 0;
 }
 
 static void reject(importer_t *im, size_t line, const char *why)
@@ -269,7 +292,7 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1", *sock = NULL, *path = "-";
     int port = 6379, prog = -1;
     im.ttl = 604800;
-    im.batch = 256;
+    im.batch = 512;
 
     static const struct option opts[] = {
         {"host", required_argument, 0, 'h'}, {"port", required_argument, 0, 'p'},
@@ -310,7 +333,8 @@ int main(int argc, char **argv)
     load_script(&im, UPSERT_LUA, im.upsert_sha);
     load_script(&im, DELETE_LUA, im.delete_sha);
     im.pend = calloc(im.batch, sizeof *im.pend);
-    if (im.pend == NULL)
+    im.prev = calloc(im.batch, sizeof *im.prev);
+    if (im.pend == NULL || im.prev == NULL)
         die("%s", "out of memory");
 
     im.t0 = now_s();
@@ -353,10 +377,12 @@ int main(int argc, char **argv)
         json_decref(doc);
     }
     flush(&im);
+    flush(&im);
     progress(&im, 1);
     double el = now_s() - im.t0;
     free(buf);
     free(im.pend);
+    free(im.prev);
     if (in != stdin)
         fclose(in);
     redisFree(im.rc);

@@ -6,7 +6,7 @@
 // change, so window.__mhtasLastRenderMs measures, for incident events, the
 // time from the WebSocket message's arrival to the DOM showing it.
 
-import { Connection, Disconnected, GRPC } from './conn.js';
+import { Connection } from './conn.js';
 import {
   ACTIVE_STATES,
   NOTICE,
@@ -879,4 +879,3 @@ window.__mhtas = {
   dropConnection: (holdMs = 0) => conn.simulateDrop(holdMs),
 };
 
-export { Disconnected, GRPC };

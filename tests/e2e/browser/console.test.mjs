@@ -43,7 +43,8 @@ describe('web console', { skip }, () => {
       config: {
         // Offers stay long enough to be seen; a short wrap-up.
         // A 4 s service level for grade 1, so a breach shows during the run.
-        routing: { offer_timeout_ms: 30000, wrap_up_ms: 500, disconnect_grace_ms: 30000, sla_p1_ms: 4000 },
+        // Free text up to 300 bytes, so the hub's own refusal can be shown in the form.
+        routing: { offer_timeout_ms: 30000, wrap_up_ms: 500, disconnect_grace_ms: 30000, sla_p1_ms: 4000, max_text_bytes: 300 },
       },
     });
     browser = await launchBrowser();
@@ -90,8 +91,9 @@ describe('web console', { skip }, () => {
     await page.keyboard.press('Escape');
     await page.waitForSelector('#dlg-help', { state: 'hidden' });
     await page.keyboard.press('/');
-    assert.equal(await page.evaluate(() => document.activeElement.id), 'flt-text');
+    await page.waitForFunction(() => document.activeElement.id === 'flt-text', null, { timeout: 3000 });
     await page.keyboard.press('Escape'); // leaves the empty filter field
+    await page.waitForFunction(() => document.activeElement.id !== 'flt-text', null, { timeout: 3000 });
     await page.keyboard.press('n');
     await page.waitForSelector('#dlg-new[open]');
     const unlabelled = await page.evaluate(() =>
@@ -159,6 +161,16 @@ describe('web console', { skip }, () => {
 
     await page.fill('#f-police-ref', REF);
     await page.fill('#f-nhs', '943 476 5919');
+    // The page cannot know the hub's text limit: the hub refuses, and its
+    // message lands next to the field it names ("details.place is longer ...").
+    await page.fill('#f-place', 'Piccadilly Gardens, by the tram stop. '.repeat(10));
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(() => document.getElementById('f-place-err').textContent.length > 0, null, { timeout: 5000 });
+    assert.match(await page.textContent('#f-place-err'), /details\.place is longer than 300 bytes/);
+    assert.equal(await page.getAttribute('#f-place', 'aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'f-place');
+    assert.equal(await page.textContent('#f-police-ref-err'), '', 'the fixed field is clear');
+    await page.fill('#f-place', 'Piccadilly Gardens, by the tram stop');
     await page.keyboard.press('Control+Enter');
     await page.waitForURL(/#\/incident\/\d+$/, { timeout: 5000 });
     incidentId = /#\/incident\/(\d+)$/.exec(page.url())[1];
@@ -245,6 +257,7 @@ describe('web console', { skip }, () => {
       }),
     );
     await page.waitForFunction(() => document.querySelector('#board-body').textContent.includes('GMP-20261123-0419'), null, { timeout: 5000 });
+    for (let i = 0; i < 50 && !replies.some((f) => f.requestId === '2'); i++) await new Promise((r) => setTimeout(r, 20));
     const raised = replies.find((f) => f.requestId === '2');
     assert.ok(raised && raised.raiseIncident, `raise reply: ${JSON.stringify(raised)}`);
     p1Id = String(raised.raiseIncident.incident.id);
@@ -394,6 +407,16 @@ describe('web console', { skip }, () => {
 
   test('no console errors or CSP violations in the operator page', () => {
     assert.deepEqual(page.problems, [], page.problems.join('\n'));
+  });
+
+  test('sign out clears the token and the session', async () => {
+    await page.click('#btn-signout');
+    await page.waitForSelector('#view-signin:not([hidden])');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('mhtas.token')), null);
+    assert.equal(await page.getAttribute('#conn', 'data-state'), 'offline');
+    await page.reload();
+    await page.waitForSelector('#view-signin:not([hidden])');
+    assert.equal(await page.isVisible('#nav'), false);
   });
 
   test('a WebSocket from another origin is refused', async () => {
