@@ -62,21 +62,24 @@ fi
 # The end-to-end tests' npm packages (tests/e2e), when they exist and are
 # stale: node_modules missing, or older than package-lock.json (npm keeps
 # node_modules/.package-lock.json up to date on every install).
-E2E=$ROOT/tests/e2e
-if [[ -f $E2E/package.json && ${MHTAS_SKIP_NPM:-0} != 1 ]]; then
-    stamp=$E2E/node_modules/.package-lock.json
+npm_deps() { # the directory of a package.json
+    local E2E=$1 name=${1#$ROOT/}
+    [[ -f $E2E/package.json && ${MHTAS_SKIP_NPM:-0} != 1 ]] || return 0
+    local stamp=$E2E/node_modules/.package-lock.json
     [[ -e $stamp ]] || stamp=$E2E/node_modules
     if [[ -f $E2E/package-lock.json ]]; then
         if [[ ! -e $stamp || $E2E/package-lock.json -nt $stamp ]]; then
-            say "npm ci in tests/e2e"
+            say "npm ci in $name"
             (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error)
         else
-            say "tests/e2e node_modules: up to date"
+            say "$name node_modules: up to date"
         fi
     elif [[ ! -d $E2E/node_modules || $E2E/package.json -nt $stamp ]]; then
-        say "npm install in tests/e2e (no package-lock.json)"
+        say "npm install in $name (no package-lock.json)"
         (cd "$E2E" && npm install --no-audit --no-fund --loglevel=error)
     else
-        say "tests/e2e node_modules: up to date"
+        say "$name node_modules: up to date"
     fi
-fi
+}
+npm_deps "$ROOT/tests/e2e"
+npm_deps "$ROOT/tests/e2e/browser"

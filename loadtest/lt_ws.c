@@ -193,9 +193,9 @@ static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
     lt_ws_t *ws = h->data;
     (void)sugg;
-    if (ws->in_cap - ws->in_len < 16384) {
-        size_t cap = ws->in_cap ? ws->in_cap * 2 : 65536;
-        while (cap - ws->in_len < 16384)
+    if (ws->in_cap - ws->in_len < 4096) {
+        size_t cap = ws->in_cap ? ws->in_cap * 2 : 8192;
+        while (cap - ws->in_len < 4096)
             cap *= 2;
         uint8_t *n = realloc(ws->in, cap);
         if (!n) {

@@ -25,6 +25,7 @@ run "build" make --no-print-directory -j"$jobs" all
 run "unit tests" make --no-print-directory -j"$jobs" unit
 run "cache tests (real redis)" make --no-print-directory cache-test
 run "end-to-end tests" tests/run-e2e.sh bin/mhtas-hub
+run "browser tests (chromium)" tests/run-e2e.sh bin/mhtas-hub browser
 if [ "${MHTAS_SKIP_SANITIZE:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run "build (ASan+UBSan)" make --no-print-directory -j"$jobs" SANITIZE=1 all

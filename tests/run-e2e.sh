@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Runs the end-to-end suite (tests/e2e, node's test runner) against the hub
-# binary given as $1. Prints "e2e: N passed, M failed".
+# binary given as $1; with "browser" as $2, the console's browser tests
+# (tests/e2e/browser, playwright-core + Debian's chromium) instead.
+# Prints "e2e: N passed, M failed" (or "browser: ...").
 set -u
 hub=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-cd "$(dirname "$0")/e2e" || exit 1
+suite=${2:-e2e}
+if [ "$suite" = browser ]; then
+  cd "$(dirname "$0")/e2e/browser" || exit 1
+  files=(./*.test.mjs)
+else
+  cd "$(dirname "$0")/e2e" || exit 1
+  files=(test/)
+fi
 if [ ! -d node_modules ]; then
   npm ci --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund >/dev/null || exit 1
 fi
 out=$(mktemp)
-MHTAS_HUB="$hub" node --test --test-concurrency=1 --test-reporter=spec test/ 2>&1 | tee "$out"
+MHTAS_HUB="$hub" node --test --test-concurrency=1 --test-reporter=spec "${files[@]}" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 p=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$out" | tail -1)
 f=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$out" | tail -1)
 rm -f "$out"
-echo "e2e: ${p:-0} passed, ${f:-0} failed"
+echo "$suite: ${p:-0} passed, ${f:-0} failed"
 [ "$rc" -eq 0 ] && [ -n "$p" ] && [ "${f:-0}" -eq 0 ]

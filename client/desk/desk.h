@@ -82,6 +82,7 @@ struct inc_tab {
     GtkWidget *send_btn;
     GtkWidget *draft_note;
     GtkWidget *tpl_dd;
+    GtkWidget *tpl_insert_btn;
     GtkWidget *details;
     GtkTextBuffer *timeline;
     GtkWidget *side_nb;

@@ -685,6 +685,9 @@ void ui_on_event(desk_t *d, const Mhtas__V1__Event *ev)
         if (inc == NULL)
             break;
         bool mine = d->user_id && strcmp(inc->practitioner, d->user_id) == 0;
+        if (d->verbose || find_tab(d, inc->id))
+            desk_log(d, "update id=%" PRIu64 " state=%s cause=%s", inc->id, state_label(inc->state),
+                     ev->incident->transition ? pb_enum(&mhtas__v1__cause__descriptor, ev->incident->transition->cause, "CAUSE_") : "-");
         offer_card_t *o = find_offer(d, inc->id);
         if (o && (inc->state != IS(OFFERED) || !mine)) {
             const Mhtas__V1__Transition *tr = ev->incident->transition;

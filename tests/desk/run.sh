@@ -1,0 +1,23 @@
+#!/bin/sh
+# tests/desk/run.sh -- the desktop client's tests: the outcome-form rules
+# (C, no GTK) and the GTK client under xvfb-run against a real hub (node).
+# Needs bin/mhtas-hub, bin/mhtas-desk, build/rel/libmhtas.a, xvfb-run and
+# tests/e2e/node_modules. Fails (never skips) when something is missing.
+set -eu
+cd "$(dirname "$0")/../.."
+fail=0
+for need in bin/mhtas-hub bin/mhtas-desk build/rel/libmhtas.a; do
+    [ -e "$need" ] || { echo "tests/desk: $need is missing" >&2; fail=1; }
+done
+command -v xvfb-run >/dev/null 2>&1 || { echo "tests/desk: xvfb-run is missing (apt-get install -y xvfb)" >&2; fail=1; }
+[ -d tests/e2e/node_modules ] || { echo "tests/desk: tests/e2e/node_modules is missing (npm ci in tests/e2e)" >&2; fail=1; }
+[ "$fail" = 0 ] || exit 1
+
+mkdir -p build/rel/tests/desk
+cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+   -Ibuild/gen -Iclient $(pkg-config --cflags libprotobuf-c) \
+   tests/desk/rules_test.c client/desk/outcome_rules.c build/rel/libmhtas.a \
+   $(pkg-config --libs libprotobuf-c) -lcmocka -o build/rel/tests/desk/rules_test
+build/rel/tests/desk/rules_test
+
+node --test --test-concurrency=1 tests/desk/
