@@ -454,6 +454,13 @@ static void render_outcome_state(inc_tab_t *t, const Mhtas__V1__Transition *tr)
 
 void tab_update(inc_tab_t *t, const Mhtas__V1__Incident *inc, const Mhtas__V1__Transition *tr)
 {
+    /* A call's answer can arrive after the event of a later change (the
+     * operator agreed before ProposeOutcome's answer came in): never let
+     * an older snapshot replace a newer one. */
+    const Mhtas__V1__Incident *cur = t->incident;
+    if (cur && (inc->updated_at_ms < cur->updated_at_ms ||
+                (inc->updated_at_ms == cur->updated_at_ms && inc->n_history && inc->n_history < cur->n_history)))
+        return;
     Mhtas__V1__Incident *copy = pb_dup(&inc->base);
     pb_free(t->incident);
     t->incident = copy;
