@@ -51,6 +51,7 @@ typedef struct msg {
     int64_t at;
     char *text;
     char *client_id;   /* NULL when none */
+    int kind;          /* Mhtas__V1__MessageKind, never UNSPECIFIED */
 } msg_t;
 
 typedef struct incident {

@@ -454,7 +454,7 @@ int core_decline(core_t *c, int64_t now, int user, const Mhtas__V1__DeclineReque
 
 /* Appends a message; every allocation is made before the incident changes. */
 static int post(core_t *c, incident_t *inc, int64_t now, int user, const char *text, const char *client_id,
-                msg_t **out)
+                int kind, msg_t **out)
 {
     if (c->cfg.max_messages_per_incident && inc->n_msgs >= c->cfg.max_messages_per_incident)
         return core__fail(c, CORE_E_EXHAUSTED, "incident %llu already has its maximum of %u messages",
@@ -477,6 +477,7 @@ static int post(core_t *c, incident_t *inc, int64_t now, int user, const char *t
     m->at = now;
     m->text = t;
     m->client_id = id;
+    m->kind = kind;
     inc->updated_at = now;
 
     Mhtas__V1__Event *ev = core__ev_new();
@@ -523,6 +524,16 @@ int core_post_message(core_t *c, int64_t now, int user, const Mhtas__V1__PostMes
         return core__fail(c, CORE_E_NOT_FOUND, "incident %llu not found", (unsigned long long)req->incident_id);
     if (!core__is_open(inc->state))
         return not_open(c, inc);
+    /* Who may post which kind: radio read-backs and delivery reports come
+     * from police roles (the dispatcher's relay); shares are written by the
+     * hub's ShareWithPolice, never posted directly. */
+    int kind = req->kind ? (int)req->kind : MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT;
+    if (kind == MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_SHARE ||
+        (kind != MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT && kind != MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_READ_BACK &&
+         kind != MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_RADIO_STATUS))
+        return core__fail(c, CORE_E_INVALID, "kind must be MESSAGE_KIND_TEXT, MESSAGE_KIND_READ_BACK or MESSAGE_KIND_RADIO_STATUS");
+    if (kind != MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT && !police)
+        return core__fail(c, CORE_E_PERM, "only police roles post read-backs and radio status");
     if ((rc = text_ok(c, req->text, "text", true)))
         return rc;
     if (set(req->client_msg_id)) {
@@ -544,7 +555,7 @@ int core_post_message(core_t *c, int64_t now, int user, const Mhtas__V1__PostMes
     if (first_advice && (rc = core__tr_prepare(c, inc, NULL, &prep)))
         return rc;
     msg_t *m;
-    if ((rc = post(c, inc, now, user, req->text, req->client_msg_id, &m))) {
+    if ((rc = post(c, inc, now, user, req->text, req->client_msg_id, kind, &m))) {
         core__tr_abort(&prep);
         return rc;
     }
@@ -638,7 +649,7 @@ int core_agree_outcome(core_t *c, int64_t now, int user, const Mhtas__V1__AgreeO
             core__tr_commit(c, inc, now, &prep, ST(CLOSED), CAUSE(OUTCOME_AGREED), user, inc->holder, NULL);
         } else {
             msg_t *m;
-            if ((rc = post(c, inc, now, user, req->query, NULL, &m))) {
+            if ((rc = post(c, inc, now, user, req->query, NULL, MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT, &m))) {
                 core__tr_abort(&prep);
                 return rc;
             }

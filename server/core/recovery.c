@@ -138,6 +138,7 @@ static int append_msg(core_t *c, incident_t *inc, const Mhtas__V1__ChatMessage *
     d->at = m->at_ms;
     d->text = text;
     d->client_id = cid;
+    d->kind = m->kind ? (int)m->kind : MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT;
     if (m->at_ms > inc->updated_at)
         inc->updated_at = m->at_ms;
     return CORE_OK;

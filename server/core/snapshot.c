@@ -109,6 +109,7 @@ Mhtas__V1__ChatMessage *core__snap_msg(const core_t *c, const incident_t *inc, c
     m->number = msg->number;
     m->from_role = u->role;
     m->at_ms = msg->at;
+    m->kind = msg->kind ? (Mhtas__V1__MessageKind)msg->kind : MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT;
     if (core__set_str(&m->from_user, u->id) || core__set_str(&m->from_name, u->display_name) ||
         core__set_str(&m->text, msg->text) || core__set_str(&m->client_msg_id, msg->client_id)) {
         core__pb_free(m);
