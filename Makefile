@@ -56,7 +56,8 @@ endif
 ifneq ($(wildcard loadtest/journal_bench.c),)
   BINS += $(BINDIR)/mhtas-journal-bench
 endif
-BINS += $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench
+BINS += $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench \
+        $(BINDIR)/mhtas-restart-bench
 
 .PHONY: all test unit e2e run deps clean bench
 all: $(BINS)
@@ -97,6 +98,10 @@ $(BINDIR)/mhtas-import: $(BUILD)/tools/import.o $(SERVER_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/mhtas-gen-people: $(BUILD)/tools/gen_people.o $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mhtas-restart-bench: $(BUILD)/loadtest/restart_bench.o $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -266,6 +266,8 @@ static int replay_record(void *ctx, uint64_t ticket, const uint8_t *payload, siz
 static void write_snapshot(hub_t *hub)
 {
     Mhtas__V1__JournalSnapshot *snap = NULL;
+    if (journal_durable(hub->journal) == 0)
+        return; /* an empty journal: nothing to stand for */
     if (core_build_snapshot(hub->core, hub__now_ms(hub), &snap) != 0 || snap == NULL) {
         hub_log(HUB_LOG_WARN, "journal", "event=snapshot_skipped reason=\"%s\"", core_last_error(hub->core));
         return;
