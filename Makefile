@@ -56,6 +56,10 @@ endif
 ifneq ($(wildcard loadtest/journal_bench.c),)
   BINS += $(BINDIR)/mhtas-journal-bench
 endif
+LOADTEST_SRC := $(wildcard loadtest/lt_*.c)
+ifneq ($(LOADTEST_SRC),)
+  BINS += $(BINDIR)/mhtas-loadtest
+endif
 BINS += $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench \
         $(BINDIR)/mhtas-restart-bench
 
@@ -112,6 +116,17 @@ $(BINDIR)/mhtas-cache-bench: $(BUILD)/loadtest/cache_bench.o $(SERVER_LIB)
 $(BUILD)/tests/cache/cache_redis_test: tests/cache/cache_redis_test.c $(SERVER_LIB) $(PROTO_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BINDIR)/mhtas-loadtest: $(patsubst %.c,$(BUILD)/%.o,$(LOADTEST_SRC)) $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The standard benchmark (docs/PERFORMANCE.md): hub vs floor for every leg,
+# then the saturation search.
+bench: $(BINDIR)/mhtas-hub $(BINDIR)/mhtas-loadtest
+	@mkdir -p build
+	$(BINDIR)/mhtas-loadtest --hub $(BINDIR)/mhtas-hub --scenario loadtest/scenarios/bench.conf --json build/bench.json
+	$(BINDIR)/mhtas-loadtest --hub $(BINDIR)/mhtas-hub --scenario loadtest/scenarios/saturation.conf --json build/bench-saturation.json
 
 # The care-summary cache against a real redis-server it starts itself.
 .PHONY: cache-test cache-bench

@@ -26,6 +26,10 @@ run "unit tests" make --no-print-directory -j"$jobs" unit
 run "cache tests (real redis)" make --no-print-directory cache-test
 run "end-to-end tests" tests/run-e2e.sh bin/mhtas-hub
 run "browser tests (chromium)" tests/run-e2e.sh bin/mhtas-hub browser
+# The load test's own checks and a seconds-long smoke run: every leg must
+# complete without errors (timings are for `make bench`, never asserted).
+run "load test self-test" sh -c 'bin/mhtas-loadtest --self-test && echo "loadtest-selftest: 1 passed, 0 failed"'
+run "load test smoke" bin/mhtas-loadtest --hub bin/mhtas-hub --smoke
 if [ "${MHTAS_SKIP_SANITIZE:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run "build (ASan+UBSan)" make --no-print-directory -j"$jobs" SANITIZE=1 all

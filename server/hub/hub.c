@@ -322,8 +322,15 @@ hub_call_t *hub_call(hub_t *hub, const hub_user_t *caller, const hub_method_t *m
      * it may depend on -- which also covers an idempotent resend answered
      * from memory). */
     hub_call_t *pending = NULL;
-    if (status == HUB_GRPC_OK && changes && hub->journal)
-        pending = hub_journal__defer(hub, method, resp, cb, ctx);
+    if (status == HUB_GRPC_OK && changes && hub->journal &&
+        hub_journal__defer(hub, method, resp, cb, ctx, &pending) < 0) {
+        /* Cannot wait for the sync, so must not say it succeeded. */
+        status = HUB_GRPC_UNAVAILABLE;
+        message = "out of memory: the change may or may not be recorded; retry with the same idempotency key";
+        if (resp)
+            protobuf_c_message_free_unpacked(resp, hub_pb_allocator());
+        resp = NULL;
+    }
     if (pending == NULL) {
         hub_reply_t reply = { .status = status, .message = message, .msg = resp };
         cb(ctx, &reply);

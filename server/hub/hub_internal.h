@@ -146,9 +146,11 @@ void hub_journal__record(hub_t *hub, const Mhtas__V1__Event *ev, const core_audi
 /* Whether a method changes state (and so must wait for the journal). */
 bool hub_journal__changes_state(const hub_method_t *m);
 /* Holds a successful reply until the journal has synced everything appended
- * so far; returns NULL when nothing is pending (then the caller replies). */
-hub_call_t *hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp,
-                               hub_reply_cb cb, void *ctx);
+ * so far. Returns 1 with *out set when it holds it, 0 when nothing is pending
+ * (the caller replies now), -1 when it cannot hold it (out of memory: the
+ * caller must not report success). */
+int hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp, hub_reply_cb cb,
+                       void *ctx, hub_call_t **out);
 /* Commits what was appended; flushes, snapshots and closes at shutdown. */
 void hub_journal__close(hub_t *hub);
 void hub_journal__free(hub_t *hub);

@@ -140,14 +140,15 @@ static void reply_pending(hub_call_t *c, int status, const char *message)
     hub_free(c);
 }
 
-hub_call_t *hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp,
-                               hub_reply_cb cb, void *ctx)
+int hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp, hub_reply_cb cb,
+                       void *ctx, hub_call_t **out)
 {
+    *out = NULL;
     if (hub->last_ticket == 0 || hub->last_ticket <= journal_durable(hub->journal))
-        return NULL; /* everything it depends on is already on disk */
+        return 0; /* everything it depends on is already on disk */
     hub_call_t *c = hub_calloc(1, sizeof *c);
     if (c == NULL)
-        return NULL; /* cannot happen in practice; replying now would break the rule, so log */
+        return -1;
     c->hub = hub;
     c->ticket = hub->last_ticket;
     c->method = m;
@@ -159,7 +160,8 @@ hub_call_t *hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessa
     else
         hub->pending_head = c;
     hub->pending_tail = c;
-    return c;
+    *out = c;
+    return 1;
 }
 
 /* Replies to every held call covered by `durable`, in order; with a failure,
