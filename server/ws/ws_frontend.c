@@ -84,6 +84,9 @@ typedef struct ws_call {
     bool done;         /* the reply came while in_call */
 } ws_call_t;
 
+/* How often sweep_cb checks every socket's deadlines. */
+#define WS_SWEEP_MS 500
+
 struct ws_conn {
     ws_frontend_t *fe;
     struct lws *wsi;
@@ -101,6 +104,9 @@ struct ws_conn {
     bool dropping;     /* closed as too slow: nothing more is queued */
     bool close_sent;   /* queue flushed; the close timer is armed */
     uint64_t last_rx_ms;
+    uint64_t opened_ms;
+    uint64_t ping_sent_ms;
+    bool ping_due;     /* the sweep asked for a ping; written when writeable */
     int close_code;
     char close_reason[64];
     ws_conn_t *next, *prev; /* fe->conns */
@@ -119,6 +125,8 @@ struct ws_frontend {
     struct lws_context *ctx;
     struct lws_protocols protocols[4];
     lws_retry_bo_t retry;
+    uv_timer_t sweep;  /* deadlines of every socket: see sweep_cb */
+    bool sweep_init;
     ws_conn_t *conns;
     size_t n_conns;
     size_t n_http;             /* network connections, for max_connections */
@@ -877,6 +885,7 @@ static void conn_established(ws_frontend_t *fe, ws_conn_t *c, struct lws *wsi)
     c->state = WS_AWAIT_AUTH;
     c->binary = lws_get_protocol(wsi)->id == 2;
     c->last_rx_ms = uv_now(fe->loop);
+    c->opened_ms = c->last_rx_ms;
     c->next = fe->conns;
     if (fe->conns)
         fe->conns->prev = c;
@@ -885,9 +894,6 @@ static void conn_established(ws_frontend_t *fe, ws_conn_t *c, struct lws *wsi)
     hub_fe_stats_t *st = ws_stats(fe);
     st->connections_open++;
     st->connections_total++;
-    uint32_t t = fe->cfg->preface_timeout_ms;
-    if (t)
-        lws_set_timer_usecs(wsi, (lws_usec_t)t * 1000);
     hub_log(HUB_LOG_DEBUG, "ws", "event=open conn=%p proto=%s", (void *)c,
             c->binary ? WS_PROTO_PB : WS_PROTO_JSON);
 }
@@ -925,37 +931,80 @@ static void conn_closed(ws_frontend_t *fe, ws_conn_t *c)
 }
 
 /* Preface and idle deadlines: re-armed until something happens. */
+/* The lws timer of a socket is used for one thing only: closing it from a
+ * TIMER callback, which is where lws 4.1.6 still sends the close frame
+ * (see conn_writeable). Every other deadline is kept by sweep_cb. */
 static int conn_timer(ws_frontend_t *fe, ws_conn_t *c)
 {
-    const hub_config_t *cfg = fe->cfg;
-    if (c->state == WS_CLOSING) {
-        if (!c->close_sent)
-            return 0; /* still flushing; conn_writeable re-arms us */
+    (void)fe;
+    if (c->state == WS_CLOSING && c->close_sent) {
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
                          (unsigned char *)c->close_reason, strlen(c->close_reason));
         return -1;
     }
-    if (c->state == WS_AWAIT_AUTH) {
-        conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
-        return 0;
-    }
-    if (c->state != WS_READY || cfg->idle_timeout_ms == 0)
-        return 0;
-    uint64_t now = uv_now(fe->loop);
-    /* a subscribed console is not idle: pings keep checking it is alive */
-    if (c->sub == NULL && c->calls == NULL && now - c->last_rx_ms >= cfg->idle_timeout_ms) {
-        conn_close(c, LWS_CLOSE_STATUS_NORMAL, "idle");
-        return 0;
-    }
-    uint64_t left = cfg->idle_timeout_ms - (now - c->last_rx_ms < cfg->idle_timeout_ms
-                                                ? now - c->last_rx_ms
-                                                : 0);
-    lws_set_timer_usecs(c->wsi, (lws_usec_t)(left ? left : cfg->idle_timeout_ms) * 1000);
     return 0;
+}
+
+/* Every socket's deadlines -- the first frame (auth), idleness, pings and
+ * the hang-up of a peer that stopped answering them -- are checked here, in
+ * one sweep on the hub's own loop, twice a second.
+ *
+ * Why not lws's per-socket timers (lws_set_timer_usecs, and the retry
+ * policy's ping "validity" timer, which lws re-arms on traffic)? lws 4.1
+ * keeps them in one sorted list and inserts by walking it: with 10,000 idle
+ * consoles the load test measured seconds-long stalls every ping interval,
+ * 87% of the hub's CPU in lws_dll2_add_sorted. A linear sweep costs a few
+ * microseconds per thousand sockets per tick, whatever the traffic. */
+static void sweep_cb(uv_timer_t *t)
+{
+    ws_frontend_t *fe = t->data;
+    const hub_config_t *cfg = fe->cfg;
+    uint64_t now = uv_now(fe->loop);
+    for (ws_conn_t *c = fe->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->live || c->state == WS_CLOSING)
+            continue;
+        uint64_t quiet = now - c->last_rx_ms;
+        if (c->state == WS_AWAIT_AUTH) {
+            if (cfg->preface_timeout_ms && now - c->opened_ms >= cfg->preface_timeout_ms)
+                conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+            continue;
+        }
+        /* a subscribed console is not idle: pings keep checking it is alive */
+        if (cfg->idle_timeout_ms && c->sub == NULL && c->calls == NULL && quiet >= cfg->idle_timeout_ms) {
+            conn_close(c, LWS_CLOSE_STATUS_NORMAL, "idle");
+            continue;
+        }
+        if (cfg->ping_interval_ms == 0)
+            continue;
+        if (quiet >= 2ull * cfg->ping_interval_ms + 1000) {
+            hub_log(HUB_LOG_INFO, "ws", "event=hangup conn=%p reason=no_pong quiet_ms=%llu", (void *)c,
+                    (unsigned long long)quiet);
+            conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "no answer to ping");
+            /* the peer is probably gone: do not wait long for its close */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+            continue;
+        }
+        if (quiet >= cfg->ping_interval_ms && !c->ping_due &&
+            (c->ping_sent_ms == 0 || now - c->ping_sent_ms >= cfg->ping_interval_ms)) {
+            c->ping_due = true;
+            c->ping_sent_ms = now;
+            lws_callback_on_writable(c->wsi);
+        }
+    }
 }
 
 static int conn_writeable(ws_conn_t *c)
 {
+    if (c->ping_due && c->state != WS_CLOSING) {
+        uint8_t ping[LWS_PRE + 8];
+        c->ping_due = false;
+        if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+            return -1;
+        if (c->q_head)
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
     ws_out_t *o = c->q_head;
     if (o) {
         c->q_head = o->next;
@@ -1084,6 +1133,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c == NULL || !c->live)
             return 0;
         return conn_writeable(c);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c && c->live)
+            c->last_rx_ms = uv_now(fe->loop);
+        return 0;
     case LWS_CALLBACK_TIMER:
         if (c == NULL || !c->live)
             return 0;
@@ -1130,17 +1183,11 @@ ws_frontend_t *ws_frontend_new(hub_t *hub, uv_loop_t *loop)
 int ws_frontend_start(ws_frontend_t *fe, const char *host, int port, int *bound_port, char *err,
                       size_t errlen)
 {
-    const hub_config_t *cfg = fe->cfg;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 
-    uint32_t ping_s = cfg->ping_interval_ms ? (cfg->ping_interval_ms + 999) / 1000 : 0;
-    if (ping_s > 60000)
-        ping_s = 60000;
-    if (ping_s) {
-        fe->retry.secs_since_valid_ping = (uint16_t)ping_s;
-        /* no pong within another interval (and a bit): the peer is gone */
-        fe->retry.secs_since_valid_hangup = (uint16_t)(ping_s * 2 + 1);
-    }
+    /* A retry policy of zeros: lws arms no "validity" (ping) timer at all;
+     * sweep_cb pings instead (see there why). */
+    memset(&fe->retry, 0, sizeof fe->retry);
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -1155,8 +1202,7 @@ int ws_frontend_start(ws_frontend_t *fe, const char *host, int port, int *bound_
     info.user = fe;
     info.pt_serv_buf_size = 32 * 1024;
     info.max_http_header_data = 4096;
-    if (ping_s)
-        info.retry_and_idle_policy = &fe->retry;
+    info.retry_and_idle_policy = &fe->retry;
     info.timeout_secs = 20;
     info.server_string = "mhtas";
 
@@ -1175,6 +1221,10 @@ int ws_frontend_start(ws_frontend_t *fe, const char *host, int port, int *bound_
     }
     if (bound_port)
         *bound_port = p;
+    uv_timer_init(fe->loop, &fe->sweep);
+    fe->sweep.data = fe;
+    fe->sweep_init = true;
+    uv_timer_start(&fe->sweep, sweep_cb, WS_SWEEP_MS, WS_SWEEP_MS);
     hub_log(HUB_LOG_INFO, "ws", "event=listen host=%s port=%d", host ? host : "*", p);
     return 0;
 }
@@ -1213,6 +1263,11 @@ static void close_tick(uv_timer_t *t)
 
 void ws_frontend_close(ws_frontend_t *fe, void (*cb)(void *ctx), void *ctx)
 {
+    if (fe->sweep_init) {
+        uv_timer_stop(&fe->sweep);
+        uv_close((uv_handle_t *)&fe->sweep, NULL);
+        fe->sweep_init = false;
+    }
     fe->close_cb = cb;
     fe->close_ctx = ctx;
     fe->close_phase = 1;
