@@ -997,9 +997,13 @@ static void sweep_cb(uv_timer_t *t)
 static int conn_writeable(ws_conn_t *c)
 {
     if (c->ping_due && c->state != WS_CLOSING) {
+        /* An 8-byte payload (the send time): lws 4.1 does not hand a pong
+         * with an empty payload to the protocol callback. */
         uint8_t ping[LWS_PRE + 8];
+        uint64_t t = c->ping_sent_ms;
+        memcpy(ping + LWS_PRE, &t, sizeof t);
         c->ping_due = false;
-        if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+        if (lws_write(c->wsi, ping + LWS_PRE, sizeof t, LWS_WRITE_PING) < 0)
             return -1;
         if (c->q_head)
             lws_callback_on_writable(c->wsi);
