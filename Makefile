@@ -60,7 +60,7 @@ LOADTEST_SRC := $(wildcard loadtest/lt_*.c)
 ifneq ($(LOADTEST_SRC),)
   BINS += $(BINDIR)/mhtas-loadtest
 endif
-BINS += $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench \
+BINS += $(BINDIR)/mhtas-journal $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench \
         $(BINDIR)/mhtas-restart-bench
 
 .PHONY: all test unit e2e run deps clean bench
@@ -102,6 +102,10 @@ $(BINDIR)/mhtas-import: $(BUILD)/tools/import.o $(SERVER_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/mhtas-gen-people: $(BUILD)/tools/gen_people.o $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mhtas-journal: $(BUILD)/tools/mhtas_journal.o $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

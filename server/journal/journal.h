@@ -174,3 +174,51 @@ int journal_failed(const journal_t *j);
 int journal_close(journal_t *j);
 
 #endif
+
+/* ===================================================================
+ * Read-only reader (journal_read.c) -- for tools such as mhtas-journal.
+ * Added for the journal export tool; everything above is the hub's.
+ * =================================================================== */
+#ifndef MHTAS_JOURNAL_READ_DECLS
+#define MHTAS_JOURNAL_READ_DECLS
+
+typedef struct journal_read_stats {
+    uint64_t snapshot;       /* up_to ticket of the snapshot read; 0: none */
+    uint64_t snapshot_bytes; /* its payload length */
+    size_t segments;         /* segment files read */
+    uint64_t records;        /* records passed to replay->record */
+    uint64_t covered;        /* records skipped because the snapshot covers them */
+    uint64_t first_ticket;   /* first record passed (0: none) */
+    uint64_t last_ticket;    /* last ticket read (record or snapshot; 0: empty) */
+    uint64_t bytes;          /* bytes read, file headers included */
+    uint64_t unread_bytes;   /* bytes at the end of the LAST segment that were
+                                not read: a torn tail, or a batch the hub is
+                                still writing (0: the journal ended cleanly) */
+    const char *unread_why;  /* static text when unread_bytes > 0, else NULL */
+    int relisted;            /* 1 if files vanished under us (a concurrent
+                                snapshot/compaction) and the listing was retried */
+} journal_read_stats_t;
+
+/* Reads the journal in dir exactly as journal_open would replay it -- the
+ * newest snapshot, then every record after it, in order -- but read-only:
+ * it takes no lock (a running hub holds it), opens files read-only and never
+ * writes, trims or deletes anything.
+ *
+ * While the hub runs:
+ *   - the end of the LAST segment may be torn or mid-write: reading stops
+ *     there without error and stats->unread_bytes says how much was left;
+ *     a segment whose header is short or zero (being created) is the same;
+ *   - a snapshot may delete files between the listing and their opening:
+ *     every needed file is opened (and so pinned) before any callback runs;
+ *     if one is gone, the listing is retried once from the newest snapshot.
+ *     Callbacks therefore never see a partial first attempt.
+ * Damage anywhere else (a sealed segment, a snapshot, a broken chain, a CRC
+ * mismatch followed by data) fails with JOURNAL_E_CORRUPT and the file and
+ * offset in err, like journal_open. A directory with no journal files is an
+ * empty journal (0). replay and stats may be NULL. Returns 0 or a negative
+ * JOURNAL_E_* (JOURNAL_E_REPLAY when a callback returned non-zero). */
+int journal_read(const char *dir, const journal_io_t *io, const journal_replay_t *replay,
+                 journal_read_stats_t *stats, char *err, size_t errlen);
+
+#endif /* MHTAS_JOURNAL_READ_DECLS */
+/* ============================ end of the reader ==================== */
