@@ -985,7 +985,10 @@ static void sweep_cb(uv_timer_t *t)
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
             continue;
         }
-        if (quiet >= cfg->ping_interval_ms && !c->ping_due &&
+        /* Each socket pings at its own point in [3/4, 5/4] of the interval,
+         * so thousands of consoles opened together do not ping together. */
+        uint64_t spread = ((uint64_t)(uintptr_t)c >> 6) % (cfg->ping_interval_ms / 2 + 1);
+        if (quiet >= cfg->ping_interval_ms * 3 / 4 + spread && !c->ping_due &&
             (c->ping_sent_ms == 0 || now - c->ping_sent_ms >= cfg->ping_interval_ms)) {
             c->ping_due = true;
             c->ping_sent_ms = now;
