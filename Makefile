@@ -56,6 +56,14 @@ endif
 ifneq ($(wildcard loadtest/journal_bench.c),)
   BINS += $(BINDIR)/mhtas-journal-bench
 endif
+# The practitioners' desktop client (GTK 4).
+DESK_SRC   := $(wildcard client/desk/*.c)
+GTK_CFLAGS := $(shell pkg-config --cflags gtk4 2>/dev/null)
+GTK_LIBS   := $(shell pkg-config --libs gtk4 2>/dev/null)
+ifneq ($(DESK_SRC),)
+  BINS += $(BINDIR)/mhtas-desk
+endif
+
 LOADTEST_SRC := $(wildcard loadtest/lt_*.c)
 ifneq ($(LOADTEST_SRC),)
   BINS += $(BINDIR)/mhtas-loadtest
@@ -120,6 +128,11 @@ $(BINDIR)/mhtas-cache-bench: $(BUILD)/loadtest/cache_bench.o $(SERVER_LIB)
 $(BUILD)/tests/cache/cache_redis_test: tests/cache/cache_redis_test.c $(SERVER_LIB) $(PROTO_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BUILD)/client/desk/%.o: CFLAGS += $(GTK_CFLAGS)
+$(BINDIR)/mhtas-desk: $(patsubst %.c,$(BUILD)/%.o,$(DESK_SRC)) $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GTK_LIBS) $(LDLIBS)
 
 $(BINDIR)/mhtas-loadtest: $(patsubst %.c,$(BUILD)/%.o,$(LOADTEST_SRC)) $(SERVER_LIB)
 	@mkdir -p $(BINDIR)

@@ -19,7 +19,7 @@ PACKAGES=(
     build-essential pkg-config
     libuv1-dev libnghttp2-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     libwebsockets-dev libwebsockets-evlib-uv libinih-dev libjansson-dev libsodium-dev
-    libcmocka-dev redis-server chromium xvfb valgrind
+    libcmocka-dev redis-server chromium xvfb valgrind libgtk-4-dev
 )
 # node may come from elsewhere (NodeSource, nvm, /usr/local): only ask Debian
 # for it when the commands are missing.

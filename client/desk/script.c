@@ -4,6 +4,7 @@
  *
  * One action per line; blank lines and lines starting with # are skipped.
  *   start-shift | end-shift | pause REASON | resume
+ *   wait-offer                      waits until an offer is on screen
  *   accept-first-offer              waits for an offer to be on screen, presses Accept
  *   decline-first-offer REASON      waits for an offer, declines with REASON
  *   say TEXT                        types TEXT into the draft, presses Send,
@@ -80,7 +81,7 @@ script_t *script_load(desk_t *d, const char *path, char **err)
     g_free(text);
     static const char *const known[] = { "start-shift", "end-shift", "pause", "resume", "accept-first-offer",
                                          "decline-first-offer", "say", "insert-template", "wait-message", "form",
-                                         "propose", "wait-state", "screenshot", "sleep", "quit", "use-incident", NULL };
+                                         "propose", "wait-state", "screenshot", "sleep", "quit", "use-incident", "wait-offer", NULL };
     for (int i = 0; lines[i]; i++) {
         char *l = g_strstrip(lines[i]);
         if (*l == '\0' || *l == '#')
@@ -300,6 +301,11 @@ static bool step_start(script_t *s, step_t *st)
             gtk_editable_set_text(GTK_EDITABLE(o->reason_entry), *st->arg ? st->arg : "declined by script");
             click(o->decline_btn);
         }
+    } else if (strcmp(c, "wait-offer") == 0) {
+        /* nothing to do: step_done waits */
+    } else if (strcmp(c, "screenshot") == 0 && tab(s) == NULL) {
+        s->waited = false;
+        s->wait_timer = g_timeout_add(600, on_wait_done, s);
     } else {
         inc_tab_t *t = tab(s);
         if (t == NULL)
@@ -379,6 +385,18 @@ static bool step_done(script_t *s, step_t *st)
                 return false;
         return true;
     }
+    if (strcmp(c, "wait-offer") == 0)
+        return d->offers && ((offer_card_t *)d->offers->data)->drawn_logged;
+    if (strcmp(c, "screenshot") == 0) {
+        if (!s->waited)
+            return false;
+        if (ui_save_png(d, st->arg) != 0) {
+            fail(s, "could not save the screenshot");
+            return false;
+        }
+        desk_log(d, "screenshot path=%s", st->arg);
+        return true;
+    }
     inc_tab_t *t = tab(s);
     if (t == NULL)
         return false;
@@ -394,16 +412,6 @@ static bool step_done(script_t *s, step_t *st)
                 t->incident->state == MHTAS__V1__INCIDENT_STATE__INCIDENT_STATE_CLOSED);
     if (strcmp(c, "wait-state") == 0)
         return g_ascii_strcasecmp(tab_state_name(t), st->arg) == 0;
-    if (strcmp(c, "screenshot") == 0) {
-        if (!s->waited)
-            return false;
-        if (ui_save_png(d, st->arg) != 0) {
-            fail(s, "could not save the screenshot");
-            return false;
-        }
-        desk_log(d, "screenshot path=%s", st->arg);
-        return true;
-    }
     return false;
 }
 

@@ -16,10 +16,10 @@ static const char *const decline_reasons[] = {
 
 static const char css[] =
     ".topbar { padding: 6px 10px; background: #1f2d3d; color: #ffffff; }"
-    ".topbar label { color: #ffffff; }"
-    ".conn-ok { color: #8ce99a; font-weight: bold; }"
-    ".conn-wait { color: #ffd43b; font-weight: bold; }"
-    ".conn-bad { color: #ff8787; font-weight: bold; }"
+    ".topbar > label { color: #ffffff; }"
+    ".topbar > label.conn-ok { color: #8ce99a; font-weight: bold; }"
+    ".topbar > label.conn-wait { color: #ffd43b; font-weight: bold; }"
+    ".topbar > label.conn-bad { color: #ff8787; font-weight: bold; }"
     ".banner { padding: 6px 10px; background: #e7f5ff; color: #1c3d5a; }"
     ".banner.error { background: #ffe3e3; color: #7d1a1a; font-weight: bold; }"
     ".offer { background: #fff3bf; border: 3px solid #e8590c; border-radius: 6px; padding: 10px; margin: 6px; }"

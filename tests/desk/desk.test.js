@@ -12,7 +12,8 @@
 //     for the inspector, then accepts; it refuses s136 without a recorded
 //     consultation and in the person's home
 //   messages both ways on A; a template is inserted into the draft
-//   a screenshot of the window with A's tab open:
+//   screenshots: the offer notification (tests/desk/screenshots/desk-offer.png)
+//   and the window with A's tab open:
 //     tests/desk/screenshots/desk-incident.png
 //   the desk proposes REFER_CMHT + NO_POLICE_ATTENDANCE, the operator agrees,
 //     the desk sees CLOSED and exits 0.
@@ -32,6 +33,7 @@ const { sampleDetails, operatorConsole, closeAll } = require('../e2e/lib/fixture
 
 const DESK_BIN = process.env.MHTAS_DESK ? path.resolve(process.env.MHTAS_DESK) : path.join(REPO_ROOT, 'bin', 'mhtas-desk');
 const SHOT = path.join(REPO_ROOT, 'tests', 'desk', 'screenshots', 'desk-incident.png');
+const SHOT_OFFER = path.join(REPO_ROOT, 'tests', 'desk', 'screenshots', 'desk-offer.png');
 const OP_TEXT = 'Officers on scene: the person is calmer now and sitting with MX21';
 const DESK_TEXT = 'Desk advice: known to the CMHT; keep talking calmly, crisis plan says avoid loud spaces';
 
@@ -146,11 +148,14 @@ test('the GTK desk client takes a real incident from offer to CLOSED under xvfb-
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mhtas-desk-'));
   fs.rmSync(SHOT, { force: true });
+  fs.rmSync(SHOT_OFFER, { force: true });
   const script = path.join(tmp, 'script.txt');
   fs.writeFileSync(
     script,
     [
       'start-shift',
+      'wait-offer',
+      `screenshot ${SHOT_OFFER}`,
       'accept-first-offer',
       'accept-first-offer',
       '# B is under 18: never a police station',
@@ -233,6 +238,8 @@ test('the GTK desk client takes a real incident from offer to CLOSED under xvfb-
   const height = png.readUInt32BE(20);
   assert.ok(width >= 1000 && height >= 600, `screenshot is ${width}x${height}`);
   assert.ok(png.length > 20000, `screenshot is only ${png.length} bytes`);
+
+  assert.ok(fs.statSync(SHOT_OFFER).size > 20000, 'the offer screenshot was saved');
 
   // ---- the draft with the inserted template survived on disk (typed text is kept)
   const drafts = fs.readdirSync(path.join(tmp, 'config', 'mhtas', 'drafts'));

@@ -18,6 +18,13 @@ cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
    -Ibuild/gen -Iclient $(pkg-config --cflags libprotobuf-c) \
    tests/desk/rules_test.c client/desk/outcome_rules.c build/rel/libmhtas.a \
    $(pkg-config --libs libprotobuf-c) -lcmocka -o build/rel/tests/desk/rules_test
-build/rel/tests/desk/rules_test
-
-node --test --test-concurrency=1 tests/desk/
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+build/rel/tests/desk/rules_test 2>&1 | tee "$log" || status=1
+node --test --test-concurrency=1 --test-reporter=spec tests/desk/ 2>&1 | tee -a "$log" || status=1
+# One summary line for tests/run-all.sh: cmocka's and node's counts together.
+p=$(sed -n -e 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' -e 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+f=$(sed -n -e 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' -e 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+echo "desk: $p passed, $f failed"
+[ "$status" = 0 ] && [ "$f" = 0 ]
