@@ -7,6 +7,7 @@
  *   mhtas-journal outcomes   --data DIR --config FILE [--from D] [--to D] [--format csv|ndjson] [-o FILE]
  *   mhtas-journal indicators --data DIR --config FILE [--from D] [--to D] [--format text|json|html] [-o FILE]
  *   mhtas-journal verify     --data DIR [--config FILE]
+ *   mhtas-journal audit      --data DIR [--person NHS] [--user ID] [--incident N] [--from D] [--to D] [--format csv|ndjson] [-o FILE]
  *
  * How: journal_read() (server/journal/journal_read.c) feeds the snapshot and
  * records to a core built from the hub's own configuration, exactly as the
@@ -22,8 +23,13 @@
  *
  * Exit codes: 0 ok, 1 a data problem (journal damaged or unreadable, the
  * config does not load or does not match the journal, output not writable),
- * 2 usage. Commands live in a table so `audit` (the care-summary audit
- * trail) can be added as one more row.
+ * 2 usage. Commands live in a table.
+ *
+ * `audit` is different: the care-record audit trail must be complete, so it
+ * reads the whole history (journal_read_history: the archived segments that
+ * snapshots covered, then the live ones) rather than the snapshot, and needs
+ * no config. Its rows carry NHS numbers and the practitioners' stated
+ * reasons: it is the audit trail, for information governance.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -58,6 +64,9 @@ typedef struct opts {
     const char *from_s, *to_s;
     int64_t from_ms, to_ms; /* to_ms 0: until now */
     bool include_person;
+    const char *person, *user, *incident_s; /* audit filters */
+    char nhs[11];
+    uint64_t incident;
 } opts_t;
 
 typedef struct command {
@@ -1218,6 +1227,155 @@ static int cmd_verify(opts_t *o)
     return crc;
 }
 
+
+/* ------------------------------------------------------------- audit */
+
+typedef struct audit_ctx {
+    const opts_t *o;
+    FILE *f;
+    bool csv;
+    uint64_t matched, seen;
+    int err;
+} audit_ctx_t;
+
+static void audit_row(audit_ctx_t *a, const Mhtas__V1__Event *ev)
+{
+    const Mhtas__V1__AuditRecord *r = ev->audit;
+    char at[32], seq[24], inc[24], b1[40], b2[40], b3[48];
+    char parts[200] = "";
+    size_t pn = 0;
+    for (size_t i = 0; i < r->n_parts && pn < sizeof parts; i++)
+        pn += (size_t)snprintf(parts + pn, sizeof parts - pn, "%s%s", i ? ";" : "",
+                               enum_name(&mhtas__v1__care_part__descriptor, r->parts[i], false, b3));
+    snprintf(seq, sizeof seq, "%" PRIu64, ev->seq);
+    snprintf(inc, sizeof inc, "%" PRIu64, r->incident_id);
+    const char *action = enum_name(&mhtas__v1__audit_action__descriptor, r->action, false, b1);
+    const char *basis = enum_name(&mhtas__v1__lawful_basis__descriptor, r->lawful_basis, false, b2);
+    char bgr[40];
+    const char *bg_reason = r->break_glass
+                                ? enum_name(&mhtas__v1__break_glass_reason__descriptor, r->break_glass_reason, false, bgr)
+                                : "";
+    if (a->csv) {
+        csv_field(a->f, seq, false);
+        csv_field(a->f, iso(ev->at_ms, at), false);
+        csv_field(a->f, action, false);
+        csv_field(a->f, str(r->user_id), false);
+        csv_field(a->f, r->incident_id ? inc : "", false);
+        csv_field(a->f, str(r->nhs_number), false);
+        csv_field(a->f, str(r->method), false);
+        csv_field(a->f, basis, false);
+        csv_field(a->f, str(r->reason), false);
+        csv_field(a->f, r->break_glass ? "yes" : "no", false);
+        csv_field(a->f, bg_reason, false);
+        csv_field(a->f, r->break_glass ? str(r->break_glass_text) : "", false);
+        csv_field(a->f, parts, false);
+        csv_field(a->f, r->restricted ? "yes" : "no", true);
+        return;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "seq", json_string(seq));
+    json_object_set_new(j, "at", json_string(iso(ev->at_ms, at)));
+    json_object_set_new(j, "action", json_string(action));
+    json_object_set_new(j, "userId", json_string(str(r->user_id)));
+    json_object_set_new(j, "incidentId", json_string(inc));
+    json_object_set_new(j, "nhsNumber", json_string(str(r->nhs_number)));
+    json_object_set_new(j, "method", json_string(str(r->method)));
+    json_object_set_new(j, "lawfulBasis", json_string(basis));
+    json_object_set_new(j, "reason", json_string(str(r->reason)));
+    json_object_set_new(j, "breakGlass", json_boolean(r->break_glass));
+    if (r->break_glass) {
+        json_object_set_new(j, "breakGlassReason", json_string(bg_reason));
+        json_object_set_new(j, "breakGlassText", json_string(str(r->break_glass_text)));
+    }
+    json_t *pa = json_array();
+    for (size_t i = 0; i < r->n_parts; i++)
+        json_array_append_new(pa, json_string(enum_name(&mhtas__v1__care_part__descriptor, r->parts[i], false, b3)));
+    json_object_set_new(j, "parts", pa);
+    json_object_set_new(j, "restricted", json_boolean(r->restricted));
+    char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (line == NULL) {
+        a->err = 1;
+        return;
+    }
+    fputs(line, a->f);
+    fputc('\n', a->f);
+    free(line);
+}
+
+static int on_audit_record(void *ctx, uint64_t ticket, const uint8_t *p, size_t len)
+{
+    audit_ctx_t *a = ctx;
+    Mhtas__V1__JournalRecord *rec = mhtas__v1__journal_record__unpack(hub_pb_allocator(), len, p);
+    if (rec == NULL || rec->event == NULL) {
+        if (rec)
+            mhtas__v1__journal_record__free_unpacked(rec, hub_pb_allocator());
+        return -1; /* journal_read_history names the file and offset */
+    }
+    const Mhtas__V1__Event *ev = rec->event;
+    const opts_t *o = a->o;
+    if (ev->kind_case == MHTAS__V1__EVENT__KIND_AUDIT && ev->audit) {
+        const Mhtas__V1__AuditRecord *r = ev->audit;
+        a->seen++;
+        bool keep = ev->at_ms >= o->from_ms && (o->to_ms == 0 || ev->at_ms < o->to_ms) &&
+                    (o->nhs[0] == '\0' || strcmp(o->nhs, str(r->nhs_number)) == 0) &&
+                    (o->user == NULL || strcmp(o->user, str(r->user_id)) == 0) &&
+                    (o->incident == 0 || o->incident == r->incident_id);
+        if (keep) {
+            a->matched++;
+            audit_row(a, ev);
+        }
+    }
+    mhtas__v1__journal_record__free_unpacked(rec, hub_pb_allocator());
+    (void)ticket;
+    return a->err ? -1 : 0;
+}
+
+static int cmd_audit(opts_t *o)
+{
+    char err[1024];
+    if (o->data == NULL && o->config) {
+        hub_config_t *cfg = hub_config_load(o->config, NULL, 0, err, sizeof err);
+        if (cfg == NULL)
+            return data_error("config: %s", err);
+        static char dir[4096];
+        snprintf(dir, sizeof dir, "%s", cfg->data_dir ? cfg->data_dir : "");
+        hub_config_free(cfg);
+        if (dir[0] == '\0')
+            return usage_error("--data DIR is needed (the config sets no [hub] data_dir)");
+        o->data = dir;
+    }
+    if (o->data == NULL)
+        return usage_error("--data DIR is needed");
+    FILE *f = open_out(o);
+    if (f == NULL)
+        return EXIT_DATA;
+    audit_ctx_t a = { .o = o, .f = f, .csv = strcmp(o->format, "csv") == 0 };
+    if (a.csv)
+        fputs("seq,at,action,user_id,incident_id,nhs_number,method,lawful_basis,reason,break_glass,"
+              "break_glass_reason,break_glass_text,parts,restricted\r\n",
+              f);
+    journal_read_stats_t st;
+    journal_replay_t rp = { .record = on_audit_record, .ctx = &a };
+    int rc = journal_read_history(o->data, journal_io_posix(), &rp, &st, err, sizeof err);
+    int crc = close_out(o, f);
+    if (rc) {
+        if (a.err)
+            return data_error("out of memory");
+        return data_error("%s", err[0] ? err : journal_strerror(rc));
+    }
+    state_t s = { .stats = st };
+    note_tail(&s);
+    if (st.starts_after)
+        fprintf(stderr,
+                "%s: note: the oldest archived segments were removed: this trail starts after ticket %" PRIu64
+                " and is NOT complete before it\n",
+                prog, st.starts_after);
+    fprintf(stderr, "%s: %" PRIu64 " audit records matched (of %" PRIu64 " in %zu files, tickets to %" PRIu64 ")\n",
+            prog, a.matched, a.seen, st.segments, st.last_ticket);
+    return crc;
+}
+
 /* ---------------------------------------------------------- commands */
 
 static const command_t commands[] = {
@@ -1228,7 +1386,8 @@ static const command_t commands[] = {
       "the indicators the service is judged by (json: the Indicators message as proto3 JSON)" },
     { "verify", cmd_verify, NULL, false, false,
       "check every file of the journal; with --config also rebuild the hub's state from it" },
-    /* { "audit", ... }: the care-summary audit trail, to come. */
+    { "audit", cmd_audit, "csv,ndjson", false, true,
+      "the care-record audit trail (every search result, read, share and break-glass), whole history" },
 };
 
 static void help(FILE *f)
@@ -1244,8 +1403,11 @@ static void help(FILE *f)
                "  --config FILE     the hub's mhtas.ini (boroughs, users, service levels)\n"
                "  --from YYYY-MM-DD incidents raised on or after this day (UTC)\n"
                "  --to YYYY-MM-DD   incidents raised before this day (UTC, exclusive)\n"
-               "  --format F        incidents/outcomes: csv (default) or ndjson;\n"
+               "  --format F        incidents/outcomes/audit: csv (default) or ndjson;\n"
                "                    indicators: text (default), json or html\n"
+               "  --person NHS      audit: only this person's records (NHS number)\n"
+               "  --user ID         audit: only what this user did\n"
+               "  --incident N      audit: only records for this incident\n"
                "  --include-person  incidents --format ndjson: include names, dates of birth, concerns and\n"
                "                    messages (HEALTH DATA; a warning is printed)\n"
                "  -o, --output FILE write there instead of stdout\n\n"
@@ -1280,8 +1442,6 @@ int main(int argc, char **argv)
         if (strcmp(commands[i].name, name) == 0)
             cmd = &commands[i];
     if (cmd == NULL) {
-        if (strcmp(name, "audit") == 0)
-            return usage_error("audit: the care-summary audit trail export is not available yet");
         return usage_error("unknown command \"%s\"", name);
     }
     opts_t o = { 0 };
@@ -1316,6 +1476,9 @@ int main(int argc, char **argv)
                             : strcmp(key, "-o") == 0 || strcmp(key, "--output") == 0 ? &o.out
                             : strcmp(key, "--from") == 0                               ? &o.from_s
                             : strcmp(key, "--to") == 0                                 ? &o.to_s
+                            : strcmp(key, "--person") == 0                             ? &o.person
+                            : strcmp(key, "--user") == 0                               ? &o.user
+                            : strcmp(key, "--incident") == 0                           ? &o.incident_s
                                                                                        : NULL;
         if (slot == NULL)
             return usage_error("%s: unknown option %s", cmd->name, a);
@@ -1346,6 +1509,29 @@ int main(int argc, char **argv)
     }
     if (o.include_person && (strcmp(cmd->name, "incidents") != 0 || strcmp(o.format, "ndjson") != 0))
         return usage_error("--include-person is only for: incidents --format ndjson (CSV never holds health data)");
+    if ((o.person || o.user || o.incident_s) && strcmp(cmd->name, "audit") != 0)
+        return usage_error("--person, --user and --incident are for: audit");
+    if (o.person) {
+        size_t n = 0;
+        for (const char *p = o.person; *p; p++) {
+            if (*p == ' ' || *p == '-')
+                continue;
+            if (*p < '0' || *p > '9' || n == 10)
+                return usage_error("--person: expected an NHS number (10 digits)");
+            o.nhs[n++] = *p;
+        }
+        if (n != 10)
+            return usage_error("--person: expected an NHS number (10 digits)");
+        o.nhs[n] = '\0';
+    }
+    if (o.incident_s) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(o.incident_s, &end, 10);
+        if (errno || *end || v == 0 || o.incident_s[0] == '-')
+            return usage_error("--incident: expected an incident number");
+        o.incident = v;
+    }
     if (!cmd->range && (o.from_s || o.to_s))
         return usage_error("%s takes no --from/--to", cmd->name);
     if (o.from_s && (o.from_ms = parse_date(o.from_s)) < 0)

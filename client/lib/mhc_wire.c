@@ -255,6 +255,11 @@ static const struct {
     { "ListIncidents", MHC_RETRY_READ, NULL },
     { "GetBoard", MHC_RETRY_READ, NULL },
     { "GetIndicators", MHC_RETRY_READ, NULL },
+    /* A resent care-summary read is another read, audited as such: safe to
+     * repeat, nothing changes but the audit trail. Searches and shares are
+     * never resent by the library. */
+    { "GetCareSummary", MHC_RETRY_READ, NULL },
+    { "ListAudit", MHC_RETRY_READ, NULL },
     { "RaiseIncident", MHC_RETRY_KEYED, "idempotency_key" },
     { "CancelIncident", MHC_RETRY_KEYED, "idempotency_key" },
     { "PostMessage", MHC_RETRY_KEYED, "client_msg_id" },

@@ -114,6 +114,21 @@ static const conf_option_t main_options[] = {
       .count_offset = OFF(n_allowed_origins),
       .doc = "Origin header values accepted on the console's WebSocket (change it with http_port)." },
 
+    STR("cache", "redis_host", "127.0.0.1", redis_host,
+        "IP address of the Redis care-summary cache (an address: host names are not resolved on the loop)."),
+    U32("cache", "redis_port", "0", 0, 65535, redis_port,
+        "TCP port of the Redis care-summary cache; 0 (and no redis_socket): no cache, and care-record "
+        "look-ups answer UNAVAILABLE."),
+    { .section = "cache", .key = "redis_socket", .type = CONF_PATH, .def = "", .offset = OFF(redis_socket),
+      .flags = CONF_F_EMPTY_OK,
+      .doc = "Unix socket of the Redis cache, used instead of redis_host and redis_port. Empty: TCP." },
+    U32("cache", "command_timeout_ms", "500", 10, 60000, cache_command_timeout_ms,
+        "Deadline of one cache look-up; a Redis that misses it is presumed hung and reconnected."),
+    U32("cache", "stale_after_days", "30", 0, 3650, cache_stale_after_days,
+        "Parts of a care summary older than this are flagged stale to the practitioner; 0: never."),
+    U32("cache", "max_reply_bytes", "4194304", 65536, 268435456, cache_max_reply_bytes,
+        "Largest Redis reply read for one look-up; a larger record is refused (RESOURCE_EXHAUSTED)."),
+
     NAME("skills", "under_18", "camhs", skill_under_18,
          "Skill an incident needs when the person is under 18."),
     NAME("skills", "ld_autism", "ld_autism", skill_ld_autism,
@@ -132,7 +147,7 @@ static const conf_option_t borough_options[] = {
 #define N_BOROUGH (sizeof borough_options / sizeof borough_options[0])
 enum { BOROUGH_PROVIDER, BOROUGH_NEIGHBOURS }; /* rows of borough_options */
 
-static const char *const fixed_sections[] = { "hub", "limits", "routing", "console", "skills", NULL };
+static const char *const fixed_sections[] = { "hub", "limits", "routing", "console", "cache", "skills", NULL };
 static const char borough_prefix[] = "borough:";
 #define BOROUGH_PREFIX_LEN (sizeof borough_prefix - 1)
 
@@ -337,6 +352,13 @@ static int validate(load_t *l, char *err, size_t errlen)
     if (inet_pton(AF_INET, cfg->listen_host, addr) != 1 && inet_pton(AF_INET6, cfg->listen_host, addr) != 1) {
         where(l, host_line, at, sizeof at);
         snprintf(err, errlen, "%s: [hub] listen_host: \"%s\" is not an IP address", at, cfg->listen_host);
+        return -1;
+    }
+
+    int rhost_line = l->opt_line[conf__find(main_options, N_MAIN, "cache", "redis_host") - main_options];
+    if (inet_pton(AF_INET, cfg->redis_host, addr) != 1 && inet_pton(AF_INET6, cfg->redis_host, addr) != 1) {
+        where(l, rhost_line, at, sizeof at);
+        snprintf(err, errlen, "%s: [cache] redis_host: \"%s\" is not an IP address", at, cfg->redis_host);
         return -1;
     }
 

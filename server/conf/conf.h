@@ -83,6 +83,14 @@ typedef struct hub_config {
     char **allowed_origins;          /* WebSocket Origin values accepted */
     size_t n_allowed_origins;
 
+    /* [cache]: the care-summary cache (Redis; docs/CACHE.md) */
+    char *redis_host;                /* an IP address */
+    uint32_t redis_port;             /* 0 = no cache (unless redis_socket is set) */
+    char *redis_socket;              /* unix socket path; "" = TCP */
+    uint32_t cache_command_timeout_ms;
+    uint32_t cache_stale_after_days; /* parts older than this are flagged stale; 0 = never */
+    uint32_t cache_max_reply_bytes;
+
     /* [skills]: which skill an incident flag needs */
     char *skill_under_18;            /* "camhs" */
     char *skill_ld_autism;           /* "ld_autism" */

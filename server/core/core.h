@@ -203,6 +203,56 @@ int core_get_board(core_t *, int64_t now, int user, const Mhtas__V1__GetBoardReq
 int core_get_indicators(core_t *, int64_t now, int user, const Mhtas__V1__GetIndicatorsRequest *,
                         Mhtas__V1__GetIndicatorsResponse **resp);
 
+/* ------------------------------------------------------------ care records
+ *
+ * The care-record methods (SearchPersons, GetCareSummary, ShareWithPolice)
+ * are run by the hub (server/hub/hub_care.c) because they wait for the
+ * Redis cache and for the journal; the rules are here, pure:
+ *
+ *   core_check_care_access()  may `user` look people up / read a summary now?
+ *     - police roles (operator, dispatcher, supervisor): PERMISSION_DENIED;
+ *     - lawful_basis (direct care, vital interests, safeguarding) and a
+ *       reason are required: INVALID_ARGUMENT;
+ *     - without break-glass: incident_id is required and the user must hold
+ *       it (ACCEPTED, ADVISING or OUTCOME_PROPOSED). An incident they may not
+ *       see (another practitioner's, or none) is NOT_FOUND, as everywhere; one
+ *       they see but do not hold (offered to them, or closed) is
+ *       FAILED_PRECONDITION;
+ *     - with break-glass: a reason code and free text are required; the
+ *       incident, when given, must exist (NOT_FOUND otherwise), held or not.
+ *   core_check_share()        may `user` share this with the police now? As
+ *     above without break-glass (a share always goes into an incident the
+ *     practitioner holds), plus a valid NHS number, at least one known part
+ *     (no repeats) and the summary text the police will read.
+ *   core_emit_audit()         emits one AuditRecord event (empty audience:
+ *     journal only); a BREAK_GLASS record also emits a NOTICE_KIND_BREAK_GLASS
+ *     notice to supervisors (no health data in it). CORE_E_NOMEM when the
+ *     event could not be built: then nothing was emitted and the caller must
+ *     not release the data.
+ *   core_share_post()         posts the share into the incident's
+ *     conversation as a MESSAGE_KIND_SHARE message from the practitioner:
+ *     their summary and the names of the parts shared, never record content.
+ */
+typedef struct core_care_access {
+    uint64_t incident_id;
+    Mhtas__V1__LawfulBasis lawful_basis;
+    const char *reason;
+    bool break_glass;
+    Mhtas__V1__BreakGlassReason break_glass_reason;
+    const char *break_glass_text;
+} core_care_access_t;
+
+int core_check_care_access(core_t *core, int64_t now, int user, const core_care_access_t *access);
+int core_check_share(core_t *core, int64_t now, int user, const Mhtas__V1__ShareWithPoliceRequest *req);
+/* `rec` is borrowed; its user_id is set from `user` whatever it holds.
+ * *seq (may be NULL) gets the audit event's sequence number. */
+int core_emit_audit(core_t *core, int64_t now, int user, const Mhtas__V1__AuditRecord *rec, uint64_t *seq);
+/* Re-checks core_check_share() (time has passed) and posts. */
+int core_share_post(core_t *core, int64_t now, int user, const Mhtas__V1__ShareWithPoliceRequest *req,
+                    uint64_t disclosure_id, Mhtas__V1__ShareWithPoliceResponse **resp);
+/* The display name of a care part ("risks"), or "unknown". */
+const char *core_care_part_name(int part);
+
 /* ------------------------------------------------------------ recovery
  *
  * The journal holds every event the core emitted (packed mhtas.v1.Event), and

@@ -200,6 +200,12 @@ int core__check(const core_t *c);
 /* Frees an incident and everything it owns (NULL fields are fine). */
 void core__incident_free(incident_t *inc);
 
+/* ---- incident.c */
+/* Appends a message to inc from user and announces it; every allocation is
+ * made before the incident changes. */
+int core__post(core_t *c, incident_t *inc, int64_t now, int user, const char *text, const char *client_id,
+               int kind, msg_t **out);
+
 /* ---- router.c */
 bool core__eligible(const core_t *c, int p, const incident_t *inc, int64_t now);
 int core__stage(const core_t *c, const incident_t *inc, int64_t now);

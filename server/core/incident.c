@@ -453,8 +453,8 @@ int core_decline(core_t *c, int64_t now, int user, const Mhtas__V1__DeclineReque
 /* -------------------------------------------------------------- messages */
 
 /* Appends a message; every allocation is made before the incident changes. */
-static int post(core_t *c, incident_t *inc, int64_t now, int user, const char *text, const char *client_id,
-                int kind, msg_t **out)
+int core__post(core_t *c, incident_t *inc, int64_t now, int user, const char *text, const char *client_id,
+               int kind, msg_t **out)
 {
     if (c->cfg.max_messages_per_incident && inc->n_msgs >= c->cfg.max_messages_per_incident)
         return core__fail(c, CORE_E_EXHAUSTED, "incident %llu already has its maximum of %u messages",
@@ -555,7 +555,7 @@ int core_post_message(core_t *c, int64_t now, int user, const Mhtas__V1__PostMes
     if (first_advice && (rc = core__tr_prepare(c, inc, NULL, &prep)))
         return rc;
     msg_t *m;
-    if ((rc = post(c, inc, now, user, req->text, req->client_msg_id, kind, &m))) {
+    if ((rc = core__post(c, inc, now, user, req->text, req->client_msg_id, kind, &m))) {
         core__tr_abort(&prep);
         return rc;
     }
@@ -563,6 +563,55 @@ int core_post_message(core_t *c, int64_t now, int user, const Mhtas__V1__PostMes
         core__tr_commit(c, inc, now, &prep, ST(ADVISING), CAUSE(FIRST_ADVICE), user, user, NULL);
     core__finish(c, now);
     return msg_response(c, inc, m, resp);
+}
+
+/* A practitioner's share with the police (ShareWithPolice, after its audit
+ * record is durable): a MESSAGE_KIND_SHARE message from them, whose text is
+ * their own summary and the names of the parts it draws on -- never the
+ * record's content. The holder's first message is the first advice, as in
+ * PostMessage. */
+int core_share_post(core_t *c, int64_t now, int user, const Mhtas__V1__ShareWithPoliceRequest *req,
+                    uint64_t disclosure_id, Mhtas__V1__ShareWithPoliceResponse **resp)
+{
+    *resp = NULL;
+    int rc = core_check_share(c, now, user, req);
+    if (rc)
+        return rc;
+    incident_t *inc = core__incident(c, req->incident_id);
+    char parts[256];
+    size_t n = 0;
+    parts[0] = '\0';
+    for (size_t i = 0; i < req->n_parts; i++)
+        n += (size_t)snprintf(parts + n, sizeof parts - n, "%s%s", i ? ", " : "", core_care_part_name(req->parts[i]));
+    size_t tlen = strlen(req->summary) + n + 64;
+    char *text = hub_malloc(tlen);
+    Mhtas__V1__ShareWithPoliceResponse *r = hub_malloc(sizeof(*r));
+    if (text == NULL || r == NULL) {
+        hub_free(text);
+        hub_free(r);
+        return nomem(c);
+    }
+    snprintf(text, tlen, "%s\n[Shared from the care record: %s]", req->summary, parts);
+    mhtas__v1__share_with_police_response__init(r);
+    bool first_advice = inc->state == ST(ACCEPTED);
+    tr_prep_t prep = { 0 };
+    msg_t *m;
+    if ((first_advice && (rc = core__tr_prepare(c, inc, NULL, &prep))) ||
+        (rc = core__post(c, inc, now, user, text, NULL, MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_SHARE, &m))) {
+        core__tr_abort(&prep);
+        hub_free(text);
+        hub_free(r);
+        return rc;
+    }
+    hub_free(text);
+    if (first_advice)
+        core__tr_commit(c, inc, now, &prep, ST(ADVISING), CAUSE(FIRST_ADVICE), user, user, NULL);
+    core__finish(c, now);
+    r->incident_id = inc->id;
+    r->disclosure_id = disclosure_id;
+    r->shared_at_ms = now;
+    *resp = r;
+    return CORE_OK;
 }
 
 /* -------------------------------------------------------------- outcomes */
@@ -649,7 +698,7 @@ int core_agree_outcome(core_t *c, int64_t now, int user, const Mhtas__V1__AgreeO
             core__tr_commit(c, inc, now, &prep, ST(CLOSED), CAUSE(OUTCOME_AGREED), user, inc->holder, NULL);
         } else {
             msg_t *m;
-            if ((rc = post(c, inc, now, user, req->query, NULL, MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT, &m))) {
+            if ((rc = core__post(c, inc, now, user, req->query, NULL, MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_TEXT, &m))) {
                 core__tr_abort(&prep);
                 return rc;
             }

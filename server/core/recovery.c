@@ -485,6 +485,10 @@ int core_restore_event(core_t *c, const Mhtas__V1__Event *ev)
         if (ev->notice)
             restore_notice(c, ev->notice);
         return CORE_OK;
+    case MHTAS__V1__EVENT__KIND_AUDIT:
+        /* The audit trail: journalled for the record, no state of the core
+         * (ListAudit serves the ones the hub still holds). */
+        return CORE_OK;
     default:
         /* Offer, Board, QueueStatus: derived from the state; and a kind
          * this version does not know. */

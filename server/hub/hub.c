@@ -214,14 +214,15 @@ static void emit(void *ctx, const Mhtas__V1__Event *e, const core_audience_t *au
         hub_journal__record(hub, e, aud);
 
     hub_event_t ev = { .seq = e->seq, .pb = pb, .len = len };
+    /* An empty audience (audit records: journal only) reaches nobody. */
     fan_out(hub, &ev, aud);
     hub_free(ev._json);
-    hub__hold_event(hub, e->seq, pb, len, aud);
+    hub__hold_event(hub, e, pb, len, aud);
 }
 
 /* Keeps an event (taking ownership of pb) in the ring that serves
  * Subscribe(after_seq), dropping the oldest when it is full. */
-void hub__hold_event(hub_t *hub, uint64_t seq, uint8_t *pb, size_t len, const core_audience_t *aud)
+void hub__hold_event(hub_t *hub, const Mhtas__V1__Event *e, uint8_t *pb, size_t len, const core_audience_t *aud)
 {
     if (hub->ring_cap == 0) {
         hub_free(pb);
@@ -236,7 +237,9 @@ void hub__hold_event(hub_t *hub, uint64_t seq, uint8_t *pb, size_t len, const co
         slot = (hub->ring_head + hub->ring_len) % hub->ring_cap;
         hub->ring_len++;
     }
-    hub->ring[slot] = (held_t){ .seq = seq, .pb = pb, .len = len, .aud = *aud };
+    hub->ring[slot] = (held_t){
+        .seq = e->seq, .kind = (int)e->kind_case, .at_ms = e->at_ms, .pb = pb, .len = len, .aud = *aud
+    };
 }
 
 /* ------------------------------------------------------------- settling */
@@ -304,6 +307,20 @@ hub_call_t *hub_call(hub_t *hub, const hub_user_t *caller, const hub_method_t *m
     const char *message = NULL;
     int status;
     bool changes = hub_journal__changes_state(method);
+    if (hub_care__handles(method)) {
+        /* Care records wait for the cache and the journal (hub_care.c). */
+        hub->call_method = NULL;
+        status = hub_methods__gate(caller, method, req, &message);
+        if (status == HUB_GRPC_OK) {
+            hub_call_t *h = hub_care__call(hub, caller, method, req, cb, ctx);
+            hub__settle(hub);
+            return h;
+        }
+        hub_log(HUB_LOG_INFO, "hub", "event=call method=%s user=%s status=%d", method->name, caller->id, status);
+        hub_reply_t reply = { .status = status, .message = message };
+        cb(ctx, &reply);
+        return NULL;
+    }
     if (changes && hub->journal_down) {
         /* Nothing that cannot be recorded is accepted; reads go on. */
         status = HUB_GRPC_UNAVAILABLE;
@@ -312,6 +329,14 @@ hub_call_t *hub_call(hub_t *hub, const hub_user_t *caller, const hub_method_t *m
         hub->busy++;
         status = hub_methods__run(hub, caller, method, req, &resp, &message);
         hub->busy--;
+        if (status == HUB_GRPC_OK && changes && hub->journal_down) {
+            /* An append failed during the call: it cannot be acknowledged. */
+            status = HUB_GRPC_UNAVAILABLE;
+            message = hub->journal_down_why;
+            if (resp)
+                protobuf_c_message_free_unpacked(resp, hub_pb_allocator());
+            resp = NULL;
+        }
     }
     hub->call_method = NULL;
 
@@ -343,7 +368,7 @@ hub_call_t *hub_call(hub_t *hub, const hub_user_t *caller, const hub_method_t *m
 
 void hub_call_cancel(hub_call_t *call)
 {
-    if (call)
+    if (call && !hub_care__cancel(call))
         call->cancelled = true;
 }
 
@@ -598,6 +623,12 @@ hub_t *hub_new(uv_loop_t *loop, const hub_config_t *cfg, char *err, size_t errle
         hub_destroy(hub);
         return NULL;
     }
+    if (hub_care__open(hub, err, errlen) != 0) {
+        hub_close(hub);
+        uv_run(loop, UV_RUN_DEFAULT);
+        hub_destroy(hub);
+        return NULL;
+    }
     hub__settle(hub);
     return hub;
 
@@ -620,6 +651,7 @@ fail_nomem:
 
 void hub_close(hub_t *hub)
 {
+    hub_care__close(hub);
     hub_journal__close(hub);
     if (hub->handles_open) {
         uv_timer_stop(&hub->timer);

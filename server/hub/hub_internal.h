@@ -19,6 +19,11 @@ int hub_methods__init(char *err, size_t errlen);
 int hub_methods__run(hub_t *hub, const hub_user_t *caller, const hub_method_t *m,
                      const ProtobufCMessage *req, ProtobufCMessage **resp, const char **message);
 
+/* The role gate of the method table (and the request type check): OK, or a
+ * status with *message. */
+int hub_methods__gate(const hub_user_t *caller, const hub_method_t *m, const ProtobufCMessage *req,
+                      const char **message);
+
 /* Builds the WhoAmI response for `user` (used by the WebSocket auth reply too). */
 Mhtas__V1__WhoAmIResponse *hub_methods__whoami(hub_t *hub, const hub_user_t *user);
 
@@ -51,6 +56,8 @@ char *hub_metrics__render(const hub_metrics_t *m, const core_stats_t *cs, size_t
 
 typedef struct held {
     uint64_t seq;
+    int kind;           /* Mhtas__V1__Event kind_case (ListAudit scans for audits) */
+    int64_t at_ms;
     uint8_t *pb;
     size_t len;
     core_audience_t aud;
@@ -113,6 +120,10 @@ struct hub {
     bool restoring;             /* replaying: nothing is journalled again */
     bool closing;
     hub_call_t *pending_head, *pending_tail; /* replies waiting for a sync */
+    uint64_t audits_appended;   /* audit records appended to the journal */
+
+    /* care records (hub_care.c); cache == NULL: none configured */
+    struct care_cache *cache;
 };
 
 /* A reply waiting for the journal: it goes out once every record appended
@@ -126,14 +137,15 @@ struct hub_call {
     ProtobufCMessage *resp;
     bool cancelled;
     hub_call_t *next;
+    struct care_call *care;   /* a care-record call (hub_care.c), else NULL */
 };
 
 
 
 core_t *hub__core(hub_t *hub);
 int64_t hub__now_ms(hub_t *hub);
-/* Delivers an event (packed Event bytes) to the subscribers allowed to see it. */
-void hub__hold_event(hub_t *hub, uint64_t seq, uint8_t *pb, size_t len, const core_audience_t *aud);
+/* Keeps an event (packed Event bytes, owned from now on) for resume and ListAudit. */
+void hub__hold_event(hub_t *hub, const Mhtas__V1__Event *e, uint8_t *pb, size_t len, const core_audience_t *aud);
 void hub__settle(hub_t *hub);
 
 /* ----------------------------------------------------------- hub_journal.c */
@@ -151,8 +163,32 @@ bool hub_journal__changes_state(const hub_method_t *m);
  * caller must not report success). */
 int hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp, hub_reply_cb cb,
                        void *ctx, hub_call_t **out);
+/* Queues an existing call (a care-record call) behind everything appended
+ * so far. Returns 1 when queued, 0 when nothing is pending (the caller goes
+ * on at once). */
+int hub_journal__enqueue(hub_t *hub, hub_call_t *c);
 /* Commits what was appended; flushes, snapshots and closes at shutdown. */
 void hub_journal__close(hub_t *hub);
 void hub_journal__free(hub_t *hub);
+
+/* ------------------------------------------------------------- hub_care.c */
+
+/* Connects the care-summary cache when [cache] configures one. 0 or -1. */
+int hub_care__open(hub_t *hub, char *err, size_t errlen);
+/* Stops the cache; its look-ups in flight fail. */
+void hub_care__close(hub_t *hub);
+/* Whether hub_care__call runs this method. */
+bool hub_care__handles(const hub_method_t *m);
+/* Runs a care-record method (the role gate has passed): as hub_call. */
+hub_call_t *hub_care__call(hub_t *hub, const hub_user_t *caller, const hub_method_t *m,
+                           const ProtobufCMessage *req, hub_reply_cb cb, void *ctx);
+/* The journal made a care call's records durable (status OK, not
+ * cancelled): takes the call over (replies, or starts its next step). */
+void hub_care__durable(hub_call_t *c);
+/* Frees a care call's own state (not the call). */
+void hub_care__free(hub_call_t *c);
+/* The front end gave up on the call: true when hub_care took care of it
+ * (a look-up in flight was cancelled and the call freed). */
+bool hub_care__cancel(hub_call_t *c);
 
 #endif

@@ -41,8 +41,10 @@
 
 bool hub_journal__changes_state(const hub_method_t *m)
 {
+    /* SearchPersons and GetCareSummary write audit records: they "change
+     * state" in that they need the journal. */
     static const char *const reads[] = { "WhoAmI", "GetIncident", "ListIncidents", "GetBoard",
-                                         "GetIndicators", "Subscribe" };
+                                         "GetIndicators", "ListAudit", "Subscribe" };
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
         if (strcmp(m->name, reads[i]) == 0)
             return false;
@@ -55,7 +57,8 @@ static bool journalled(const Mhtas__V1__Event *e)
      * recomputed after a restart; notices carry the only record of a few
      * flags (a service level breached, nobody on shift). */
     return e->kind_case == MHTAS__V1__EVENT__KIND_INCIDENT || e->kind_case == MHTAS__V1__EVENT__KIND_MESSAGE ||
-           e->kind_case == MHTAS__V1__EVENT__KIND_STATUS || e->kind_case == MHTAS__V1__EVENT__KIND_NOTICE;
+           e->kind_case == MHTAS__V1__EVENT__KIND_STATUS || e->kind_case == MHTAS__V1__EVENT__KIND_NOTICE ||
+           e->kind_case == MHTAS__V1__EVENT__KIND_AUDIT; /* the care-record audit trail */
 }
 
 static int mkdir_p(const char *path)
@@ -106,6 +109,8 @@ void hub_journal__record(hub_t *hub, const Mhtas__V1__Event *ev, const core_audi
     }
     if (rc == 0) {
         hub->last_ticket = ticket;
+        if (ev->kind_case == MHTAS__V1__EVENT__KIND_AUDIT)
+            hub->audits_appended++;
         return;
     }
     /* The change happened in memory but cannot be recorded: stop accepting
@@ -121,6 +126,10 @@ void hub_journal__record(hub_t *hub, const Mhtas__V1__Event *ev, const core_audi
 
 static void reply_pending(hub_call_t *c, int status, const char *message)
 {
+    if (c->care && status == HUB_GRPC_OK && !c->cancelled) {
+        hub_care__durable(c); /* its records are on disk: it goes on */
+        return;
+    }
     if (!c->cancelled) {
         if (status == HUB_GRPC_OK && c->resp &&
             c->resp->descriptor == &mhtas__v1__agree_outcome_response__descriptor) {
@@ -137,7 +146,23 @@ static void reply_pending(hub_call_t *c, int status, const char *message)
     }
     if (c->resp)
         protobuf_c_message_free_unpacked(c->resp, hub_pb_allocator());
+    if (c->care)
+        hub_care__free(c);
     hub_free(c);
+}
+
+int hub_journal__enqueue(hub_t *hub, hub_call_t *c)
+{
+    if (hub->journal == NULL || hub->last_ticket == 0 || hub->last_ticket <= journal_durable(hub->journal))
+        return 0;
+    c->ticket = hub->last_ticket;
+    c->next = NULL;
+    if (hub->pending_tail)
+        hub->pending_tail->next = c;
+    else
+        hub->pending_head = c;
+    hub->pending_tail = c;
+    return 1;
 }
 
 int hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp, hub_reply_cb cb,
@@ -256,7 +281,7 @@ static int replay_record(void *ctx, uint64_t ticket, const uint8_t *payload, siz
         uint8_t *pb = hub_malloc(elen);
         if (pb) {
             protobuf_c_message_pack(&rec->event->base, pb);
-            hub__hold_event(hub, rec->event->seq, pb, elen, &aud);
+            hub__hold_event(hub, rec->event, pb, elen, &aud);
         }
     }
     mhtas__v1__journal_record__free_unpacked(rec, hub_pb_allocator());

@@ -506,21 +506,41 @@ static int cleanup_entry(void *ud, const char *name)
     return 0;
 }
 
-/* Deletes segments wholly covered by the snapshot at up_to: segment i
+/* Moves a segment a snapshot covers out of the replay path: it is renamed
+ * seg-N.mj -> arch-N.mj in the same directory (one atomic rename, made
+ * durable by the caller's directory fsync). Nothing is deleted: the
+ * journal is the service's record (every transition, every care-record
+ * audit record), and a snapshot holds only the state needed to restart.
+ * Replay never reads arch- files; journal_read_history does, and what to
+ * keep and for how long is the operators' retention decision
+ * (docs/ARCHITECTURE.md, "Durability"). 0 or a negative errno. */
+static int archive_segment(journal_t *j, uint64_t first, const char *why)
+{
+    char name[JOURNAL_NAME_MAX];
+    journal_arch_name(name, first);
+    char *from = seg_path(j, first), *to = join(j->dir, name);
+    int rc = from && to ? j->io->rename(j->io->ctx, from, to) : -ENOMEM;
+    if (rc == 0)
+        hub_log(HUB_LOG_INFO, "journal", "event=archived file=%s reason=%s", to, why);
+    else
+        hub_log(HUB_LOG_WARN, "journal", "event=archive_failed file=%s err=\"%s\" effect=\"replay skips it\"",
+                from ? from : "?", strerror(-rc));
+    hub_free(from);
+    hub_free(to);
+    return rc;
+}
+
+/* Archives segments wholly covered by the snapshot at up_to: segment i
  * holds tickets below the next segment's first, so it is covered when the
  * next one starts at or before up_to + 1. The last segment is never
- * deleted: it is the one we append to. */
+ * archived: it is the one we append to. */
 static int drop_covered(journal_t *j, uint64_t up_to)
 {
     size_t k = 0;
     int removed = 0;
     while (k + 1 < j->w_nsegs && j->w_segs[k + 1] <= up_to + 1) {
-        char *p = seg_path(j, j->w_segs[k]);
-        if (p && j->io->unlink(j->io->ctx, p) == 0) {
+        if (archive_segment(j, j->w_segs[k], "covered_by_snapshot") == 0)
             removed++;
-            hub_log(HUB_LOG_INFO, "journal", "event=removed file=%s reason=covered_by_snapshot", p);
-        }
-        hub_free(p);
         k++;
     }
     memmove(j->w_segs, j->w_segs + k, (j->w_nsegs - k) * sizeof *j->w_segs);
@@ -866,14 +886,9 @@ int journal_open(journal_t **out, const char *dir, const journal_io_t *io, const
     /* Tidy up what a crash or an interrupted compaction left behind. */
     {
         int removed = 0;
-        for (size_t i = 0; i < s0; i++) {
-            char *p = seg_path(j, nm.segs[i]);
-            if (p && io->unlink(io->ctx, p) == 0) {
+        for (size_t i = 0; i < s0; i++)
+            if (archive_segment(j, nm.segs[i], "covered_by_snapshot_at_open") == 0)
                 removed++;
-                hub_log(HUB_LOG_INFO, "journal", "event=removed file=%s reason=covered_by_snapshot", p);
-            }
-            hub_free(p);
-        }
         cleanup_ctx_t c = { j, snap, 0 };
         io->list(io->ctx, dir, cleanup_entry, &c);
         if (removed + c.removed && (rc = io->fsync_dir(io->ctx, dir)) != 0)

@@ -197,6 +197,9 @@ typedef struct journal_read_stats {
     const char *unread_why;  /* static text when unread_bytes > 0, else NULL */
     int relisted;            /* 1 if files vanished under us (a concurrent
                                 snapshot/compaction) and the listing was retried */
+    uint64_t starts_after;   /* journal_read_history: the oldest file read
+                                follows this ticket (older archives were
+                                removed); 0: the history is complete */
 } journal_read_stats_t;
 
 /* Reads the journal in dir exactly as journal_open would replay it -- the
@@ -219,6 +222,16 @@ typedef struct journal_read_stats {
  * JOURNAL_E_* (JOURNAL_E_REPLAY when a callback returned non-zero). */
 int journal_read(const char *dir, const journal_io_t *io, const journal_replay_t *replay,
                  journal_read_stats_t *stats, char *err, size_t errlen);
+
+/* The whole history: every record of every archived segment (arch-*.mj, the
+ * segments snapshots covered) and then of every live segment, in ticket
+ * order; snapshots are not read (replay->snapshot is never called). Same
+ * guarantees as journal_read otherwise. If the oldest archives were removed
+ * (retention), the history starts at the oldest one left and
+ * stats->starts_after says where; a gap anywhere else is corruption. For the
+ * audit trail (mhtas-journal audit). */
+int journal_read_history(const char *dir, const journal_io_t *io, const journal_replay_t *replay,
+                         journal_read_stats_t *stats, char *err, size_t errlen);
 
 #endif /* MHTAS_JOURNAL_READ_DECLS */
 /* ============================ end of the reader ==================== */

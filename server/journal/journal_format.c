@@ -269,6 +269,11 @@ void journal_snap_name(char out[JOURNAL_NAME_MAX], uint64_t up_to_ticket)
     snprintf(out, JOURNAL_NAME_MAX, "snap-%020llu.mj", (unsigned long long)up_to_ticket);
 }
 
+void journal_arch_name(char out[JOURNAL_NAME_MAX], uint64_t first_ticket)
+{
+    snprintf(out, JOURNAL_NAME_MAX, "arch-%020llu.mj", (unsigned long long)first_ticket);
+}
+
 int journal_parse_name(const char *name, uint64_t *n)
 {
     int kind;
@@ -278,6 +283,9 @@ int journal_parse_name(const char *name, uint64_t *n)
         d = name + 4;
     } else if (strncmp(name, "snap-", 5) == 0) {
         kind = JOURNAL_KIND_SNAPSHOT;
+        d = name + 5;
+    } else if (strncmp(name, "arch-", 5) == 0) {
+        kind = JOURNAL_KIND_ARCHIVE;
         d = name + 5;
     } else {
         return 0;

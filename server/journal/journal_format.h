@@ -43,6 +43,8 @@
 #define JOURNAL_MAX_SNAPSHOT (1u << 30) /* a snapshot is one record of up to 1 GiB */
 
 enum { JOURNAL_KIND_SEGMENT = 1, JOURNAL_KIND_SNAPSHOT = 2 };
+/* Only a file-name kind: an archived segment (its header says SEGMENT). */
+enum { JOURNAL_KIND_ARCHIVE = 3 };
 
 /* CRC32C (Castagnoli, reflected 0x82F63B78, init and xorout ~0), as used by
  * iSCSI, ext4 and LevelDB. crc32c("123456789") == 0xE3069283.
@@ -106,12 +108,15 @@ int journal_file_hdr_decode(const uint8_t *buf, size_t len, journal_file_hdr_t *
 
 /* ----------------------------------------------------------- file names */
 
-/* "seg-%020llu.mj" and "snap-%020llu.mj"; out must hold 32 bytes. */
+/* "seg-%020llu.mj", "snap-%020llu.mj" and "arch-%020llu.mj" (a segment a
+ * snapshot covers, kept as history: the audit trail lives in it); out must
+ * hold 32 bytes. */
 #define JOURNAL_NAME_MAX 32
 void journal_seg_name(char out[JOURNAL_NAME_MAX], uint64_t first_ticket);
 void journal_snap_name(char out[JOURNAL_NAME_MAX], uint64_t up_to_ticket);
-/* Parses a directory entry: returns JOURNAL_KIND_SEGMENT or _SNAPSHOT with
- * *n set, 0 for any other name (exact format only: 20 digits). */
+void journal_arch_name(char out[JOURNAL_NAME_MAX], uint64_t first_ticket);
+/* Parses a directory entry: returns JOURNAL_KIND_SEGMENT, _SNAPSHOT or
+ * _ARCHIVE with *n set, 0 for any other name (exact format only: 20 digits). */
 int journal_parse_name(const char *name, uint64_t *n);
 
 /* True if len bytes at p are all zero (len 0 counts). */

@@ -31,29 +31,40 @@
 typedef struct rd_names {
     uint64_t *segs;
     size_t nsegs, capsegs;
+    uint64_t *archs;         /* arch- files: only collected for history */
+    size_t narchs, caparchs;
+    bool want_archs;
     uint64_t newest_snap;
     bool have_snap;
     int err;
 } rd_names_t;
+
+static int rd_push(rd_names_t *n, uint64_t **v, size_t *len, size_t *cap, uint64_t x)
+{
+    if (*len == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        uint64_t *p = hub_realloc(*v, c * sizeof *p);
+        if (p == NULL) {
+            n->err = -ENOMEM;
+            return 1;
+        }
+        *v = p;
+        *cap = c;
+    }
+    (*v)[(*len)++] = x;
+    return 0;
+}
 
 static int rd_collect(void *ud, const char *name)
 {
     rd_names_t *n = ud;
     uint64_t v;
     int kind = journal_parse_name(name, &v);
-    if (kind == JOURNAL_KIND_SEGMENT) {
-        if (n->nsegs == n->capsegs) {
-            size_t c = n->capsegs ? n->capsegs * 2 : 16;
-            uint64_t *p = hub_realloc(n->segs, c * sizeof *p);
-            if (p == NULL) {
-                n->err = -ENOMEM;
-                return 1;
-            }
-            n->segs = p;
-            n->capsegs = c;
-        }
-        n->segs[n->nsegs++] = v;
-    } else if (kind == JOURNAL_KIND_SNAPSHOT) {
+    if (kind == JOURNAL_KIND_SEGMENT)
+        return rd_push(n, &n->segs, &n->nsegs, &n->capsegs, v);
+    if (kind == JOURNAL_KIND_ARCHIVE && n->want_archs)
+        return rd_push(n, &n->archs, &n->narchs, &n->caparchs, v);
+    if (kind == JOURNAL_KIND_SNAPSHOT) {
         if (!n->have_snap || v > n->newest_snap)
             n->newest_snap = v;
         n->have_snap = true;
@@ -118,9 +129,10 @@ static void plan_close(const journal_io_t *io, rd_plan_t *p)
 /* Lists dir and opens the newest snapshot and every segment after it.
  * Returns 0, 1 when a file vanished between the listing and its opening
  * (the caller may list again), or a negative JOURNAL_E_* with err set. */
-static int plan_open(const char *dir, const journal_io_t *io, rd_plan_t *p, char *err, size_t errlen)
+static int plan_open(const char *dir, const journal_io_t *io, rd_plan_t *p, bool history, char *err,
+                     size_t errlen)
 {
-    rd_names_t nm = { 0 };
+    rd_names_t nm = { .want_archs = history };
     int ret = 0, rc;
     char name[JOURNAL_NAME_MAX];
     memset(p, 0, sizeof *p);
@@ -130,7 +142,7 @@ static int plan_open(const char *dir, const journal_io_t *io, rd_plan_t *p, char
     if (nm.nsegs)
         qsort(nm.segs, nm.nsegs, sizeof *nm.segs, rd_cmp_u64);
     uint64_t snap = 0;
-    if (nm.have_snap) {
+    if (nm.have_snap && !history) {
         snap = nm.newest_snap;
         journal_snap_name(name, snap);
         if ((p->snap.path = rd_join(dir, name)) == NULL)
@@ -144,18 +156,26 @@ static int plan_open(const char *dir, const journal_io_t *io, rd_plan_t *p, char
         }
     }
     /* Segments wholly covered by the snapshot are not needed (journal_open
-     * deletes them as leftovers of an interrupted compaction). */
+     * archives them as leftovers of an interrupted compaction). History
+     * reads them all, after every archived one. */
     size_t s0 = 0;
-    while (s0 + 1 < nm.nsegs && nm.segs[s0 + 1] <= snap + 1)
+    while (!history && s0 + 1 < nm.nsegs && nm.segs[s0 + 1] <= snap + 1)
         s0++;
-    size_t want = nm.nsegs - s0;
+    if (nm.narchs)
+        qsort(nm.archs, nm.narchs, sizeof *nm.archs, rd_cmp_u64);
+    size_t want = nm.narchs + nm.nsegs - s0;
     if (want && (p->segs = hub_calloc(want, sizeof *p->segs)) == NULL)
         ERR(JOURNAL_E_NOMEM, "journal: out of memory");
-    for (size_t i = s0; i < nm.nsegs; i++) {
+    for (size_t i = 0; i < want; i++) {
+        bool arch = i < nm.narchs;
+        uint64_t n = arch ? nm.archs[i] : nm.segs[s0 + i - nm.narchs];
         rd_file_t *f = &p->segs[p->nsegs++];
         f->fd = -1;
-        f->n = nm.segs[i];
-        journal_seg_name(name, nm.segs[i]);
+        f->n = n;
+        if (arch)
+            journal_arch_name(name, n);
+        else
+            journal_seg_name(name, n);
         if ((f->path = rd_join(dir, name)) == NULL)
             ERR(JOURNAL_E_NOMEM, "journal: out of memory");
         if ((rc = io->open(io->ctx, f->path, JOURNAL_IO_RDONLY, &f->fd)) != 0) {
@@ -168,6 +188,7 @@ static int plan_open(const char *dir, const journal_io_t *io, rd_plan_t *p, char
     }
 out:
     hub_free(nm.segs);
+    hub_free(nm.archs);
     if (ret)
         plan_close(io, p);
     return ret;
@@ -205,7 +226,7 @@ static int rd_read_fd(const journal_io_t *io, int fd, uint8_t **out, size_t *out
 }
 
 static int read_plan(rd_plan_t *p, const journal_io_t *io, const journal_replay_t *rp, journal_read_stats_t *st,
-                     char *err, size_t errlen)
+                     bool history, char *err, size_t errlen)
 {
     int ret = 0, rc;
     uint8_t *buf = NULL;
@@ -263,7 +284,12 @@ static int read_plan(rd_plan_t *p, const journal_io_t *io, const journal_replay_
         }
         if (h.kind != JOURNAL_KIND_SEGMENT || h.a != p->segs[i].n)
             ERR(JOURNAL_E_CORRUPT, "journal: %s offset 0: header does not match the file name", path);
-        if (i == 0) {
+        if (i == 0 && history) {
+            /* Archives older than this one were removed (retention): the
+             * history starts here, and says so. */
+            st->starts_after = h.b;
+            last = h.b;
+        } else if (i == 0) {
             if (snap ? h.b > snap : h.b != 0)
                 ERR(JOURNAL_E_CORRUPT,
                     "journal: %s offset 0: segment follows ticket %" PRIu64 " but the journal before it ends at %" PRIu64
@@ -313,8 +339,8 @@ out:
     return ret;
 }
 
-int journal_read(const char *dir, const journal_io_t *io, const journal_replay_t *rp, journal_read_stats_t *stats,
-                 char *err, size_t errlen)
+static int read_dir(const char *dir, const journal_io_t *io, const journal_replay_t *rp, journal_read_stats_t *stats,
+                    bool history, char *err, size_t errlen)
 {
     journal_read_stats_t local;
     journal_read_stats_t *st = stats ? stats : &local;
@@ -327,18 +353,30 @@ int journal_read(const char *dir, const journal_io_t *io, const journal_replay_t
         return JOURNAL_E_INVAL;
     }
     rd_plan_t plan;
-    int rc = plan_open(dir, io, &plan, err, errlen);
+    int rc = plan_open(dir, io, &plan, history, err, errlen);
     if (rc == 1) {
-        /* A snapshot deleted what we listed: list again. A second vanishing
+        /* A snapshot moved what we listed: list again. A second vanishing
          * in a row means something else is deleting files: report it. */
         st->relisted = 1;
-        rc = plan_open(dir, io, &plan, err, errlen);
+        rc = plan_open(dir, io, &plan, history, err, errlen);
         if (rc == 1)
             return JOURNAL_E_IO;
     }
     if (rc)
         return rc;
-    rc = read_plan(&plan, io, rp, st, err, errlen);
+    rc = read_plan(&plan, io, rp, st, history, err, errlen);
     plan_close(io, &plan);
     return rc;
+}
+
+int journal_read(const char *dir, const journal_io_t *io, const journal_replay_t *rp, journal_read_stats_t *stats,
+                 char *err, size_t errlen)
+{
+    return read_dir(dir, io, rp, stats, false, err, errlen);
+}
+
+int journal_read_history(const char *dir, const journal_io_t *io, const journal_replay_t *rp,
+                         journal_read_stats_t *stats, char *err, size_t errlen)
+{
+    return read_dir(dir, io, rp, stats, true, err, errlen);
 }

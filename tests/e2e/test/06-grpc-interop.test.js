@@ -176,6 +176,32 @@ test('every unary method through grpc-js', async () => {
   assert.ok(byId['p.a'] && byId['p.b'], `the board lists p.a and p.b: ${JSON.stringify(Object.keys(byId))}`);
   assert.equal(byId['p.a'].connected, true);
   assert.ok(board.onShift >= 2, `onShift ${board.onShift}`);
+
+  // -- Care records (30-care.test.js runs them against a real Redis): this
+  // hub has no [cache], so a look-up that passes the rules is UNAVAILABLE
+  // with the reason; police are refused; a share needs an incident held.
+  const bg = {
+    lawfulBasis: 'LAWFUL_BASIS_VITAL_INTERESTS',
+    reason: 'interop',
+    breakGlass: true,
+    breakGlassReason: 'BREAK_GLASS_REASON_RISK_TO_LIFE',
+    breakGlassText: 'interop test',
+  };
+  await assert.rejects(pbCall('GetCareSummary', { nhsNumber: '9434765919', ...bg }), (e) => {
+    assert.equal(e.code, 14, grpcErrorText(e));
+    assert.match(e.details, /no care-record cache is configured/);
+    return true;
+  });
+  await expectCode(pbCall('SearchPersons', { familyName: 'Smith', dateOfBirth: '1980-01-01', ...bg }), 14, 'SearchPersons without a cache');
+  await expectCode(
+    pbCall('ShareWithPolice', { incidentId: id1, nhsNumber: '9434765919', parts: ['CARE_PART_RISKS'], summary: 'x', lawfulBasis: 'LAWFUL_BASIS_DIRECT_CARE', reason: 'r' }),
+    9,
+    'a share into a closed incident',
+  );
+  await expectCode(op.call('SearchPersons', { familyName: 'Smith', dateOfBirth: '1980-01-01', ...bg }), 7, 'an operator searching');
+  const audit = await sup.call('ListAudit', {});
+  assert.deepEqual(audit.entries, [], 'no audit records: nothing was looked up');
+  await expectCode(op.call('ListAudit', {}), 7, 'an operator listing the audit trail');
 });
 
 test('GetIndicators (supervisors) counts what the first test did', async () => {

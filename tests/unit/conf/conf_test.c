@@ -514,6 +514,41 @@ static void test_duplicate_token(void **state)
 
 /* ------------------------------------------------------------------- --set */
 
+/* [cache]: off by default (port 0), overridable, an IP address only. */
+static void test_cache_section(void **state)
+{
+    (void)state;
+    hub_config_t *cfg = load(BOROUGHS, NULL, 0);
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->redis_port, 0);
+    assert_string_equal(cfg->redis_host, "127.0.0.1");
+    assert_string_equal(cfg->redis_socket, "");
+    assert_int_equal(cfg->cache_command_timeout_ms, 500);
+    assert_int_equal(cfg->cache_stale_after_days, 30);
+    assert_int_equal(cfg->cache_max_reply_bytes, 4194304);
+    hub_config_free(cfg);
+
+    const char *sets[] = { "cache.redis_port=6380", "cache.stale_after_days=7" };
+    cfg = load("[cache]\nredis_host = 10.0.0.5\ncommand_timeout_ms = 250\n" BOROUGHS, sets, 2);
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->redis_port, 6380);
+    assert_string_equal(cfg->redis_host, "10.0.0.5");
+    assert_int_equal(cfg->cache_command_timeout_ms, 250);
+    assert_int_equal(cfg->cache_stale_after_days, 7);
+    hub_config_free(cfg);
+
+    expect_error("[cache]\nredis_host = redis.local\n" BOROUGHS, NULL, 0,
+                 fmt("%s:2: [cache] redis_host: \"redis.local\" is not an IP address", main_path));
+    const char *bad[] = { "cache.redis_port=70000" };
+    cfg = load(BOROUGHS, bad, 1);
+    if (cfg != NULL) {
+        hub_config_free(cfg);
+        fail_msg("redis_port 70000 was accepted");
+    }
+}
+
 static void test_set_overrides(void **state)
 {
     (void)state;
@@ -558,8 +593,8 @@ static void test_set_errors(void **state)
     expect_error(BOROUGHS, s4, 1, "--set routing.offer_timeout_ms: expected section.key=value");
     const char *s5[] = { "routing.nokey=1" };
     expect_error(BOROUGHS, s5, 1, "--set routing.nokey=1: unknown key");
-    const char *s6[] = { "cache.redis_port=6379" };
-    expect_error(BOROUGHS, s6, 1, "--set cache.redis_port=6379: unknown section");
+    const char *s6[] = { "nosuch.redis_port=6379" };
+    expect_error(BOROUGHS, s6, 1, "--set nosuch.redis_port=6379: unknown section");
     const char *s7[] = { "hub.grpc_port=1", "routing.strategy=fifo" };
     expect_error(BOROUGHS, s7, 2,
                  "--set routing.strategy=fifo: \"fifo\" is not one of: ringall, leastrecent, fewestcalls, "
@@ -826,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_relative_paths),
         cmocka_unit_test_setup(test_failmalloc, setup_users),
         cmocka_unit_test(test_reference),
+        cmocka_unit_test_setup(test_cache_section, setup_users),
         cmocka_unit_test(test_demo_config),
     };
     return cmocka_run_group_tests_name("conf", tests, group_setup, group_teardown);

@@ -353,6 +353,100 @@ static void test_snapshot_then_records(void **state)
     journal_io_mem_free(m);
 }
 
+/* Snapshots archive the segments they cover (seg- -> arch-, nothing is
+ * deleted): journal_open and journal_read never read them, the history
+ * reader reads every record ever written, in order; with the oldest
+ * archive removed (retention) it starts after it and says where. */
+static int arch_cb(void *ud, const char *name)
+{
+    uint64_t v;
+    if (journal_parse_name(name, &v) == JOURNAL_KIND_ARCHIVE)
+        ++*(int *)ud;
+    return 0;
+}
+
+static void test_history_reads_archived_segments(void **state)
+{
+    (void)state;
+    journal_io_mem_t *m = journal_io_mem_new(9);
+    const journal_io_t *io = journal_io_mem_io(m);
+    journal_t *j = open_dir(io, JDIR, 600);
+    write_records(j, 1, 40);
+    take_snapshot(j, io);
+    write_records(j, 41, 30);
+    take_snapshot(j, io);
+    write_records(j, 71, 20);
+    int archs = 0;
+    io->list(io->ctx, JDIR, arch_cb, &archs);
+    assert_true(archs >= 2);
+    assert_int_equal(journal_io_mem_calls(m, JOURNAL_IO_OP_UNLINK) > 0, 1); /* old snapshots only */
+
+    /* The replay path: the newest snapshot and what follows it. */
+    fx_list_t l = { 0 };
+    journal_replay_t rp = fx_replay(&l);
+    journal_read_stats_t st;
+    char err[512];
+    assert_int_equal(journal_read(JDIR, io, &rp, &st, err, sizeof err), 0);
+    assert_int_equal(st.snapshot, 70);
+    assert_int_equal(st.records, 20);
+    fx_free(&l);
+
+    /* The history: all 90 records, no snapshot. */
+    fx_list_t h = { 0 };
+    journal_replay_t hp = fx_replay(&h);
+    if (journal_read_history(JDIR, io, &hp, &st, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(h.snap, 0);
+    expect_all(&h, 90, 1);
+    assert_int_equal(st.starts_after, 0);
+    assert_int_equal(st.records, 90);
+    fx_free(&h);
+
+    /* A restart replays only what follows the snapshot, and keeps the archive. */
+    assert_int_equal(journal_close(j), 0);
+    j = open_dir(io, JDIR, 600);
+    int archs2 = 0;
+    io->list(io->ctx, JDIR, arch_cb, &archs2);
+    assert_true(archs2 >= archs); /* open may archive a leftover the last snapshot covered */
+
+    /* Retention removed the oldest archive: the history starts after it. */
+    char name[JOURNAL_NAME_MAX], path[256];
+    journal_arch_name(name, 1);
+    snprintf(path, sizeof path, "%s/%s", JDIR, name);
+    assert_int_equal(io->unlink(io->ctx, path), 0);
+    fx_list_t r = { 0 };
+    journal_replay_t rr = fx_replay(&r);
+    assert_int_equal(journal_read_history(JDIR, io, &rr, &st, err, sizeof err), 0);
+    assert_true(st.starts_after > 0);
+    assert_int_equal(r.n, 90 - st.starts_after);
+    assert_int_equal(r.r[0].ticket, st.starts_after + 1);
+    fx_free(&r);
+
+    /* A gap in the middle is damage, named: remove the second archive left. */
+    uint64_t left[2];
+    int nleft = 0;
+    for (uint64_t t = 2; t <= 90 && nleft < 2; t++) {
+        journal_arch_name(name, t);
+        snprintf(path, sizeof path, "%s/%s", JDIR, name);
+        int fd;
+        if (io->open(io->ctx, path, JOURNAL_IO_RDONLY, &fd) == 0) {
+            io->close(io->ctx, fd);
+            left[nleft++] = t;
+        }
+    }
+    assert_int_equal(nleft, 2);
+    journal_arch_name(name, left[1]);
+    snprintf(path, sizeof path, "%s/%s", JDIR, name);
+    assert_int_equal(io->unlink(io->ctx, path), 0);
+    fx_list_t g = { 0 };
+    journal_replay_t gp = fx_replay(&g);
+    assert_int_equal(journal_read_history(JDIR, io, &gp, &st, err, sizeof err), JOURNAL_E_CORRUPT);
+    assert_non_null(strstr(err, "missing"));
+    fx_free(&g);
+    assert_int_equal(journal_close(j), 0);
+    journal_io_mem_free(m);
+}
+
 /* ------------------------------- a snapshot taken while the tool reads */
 
 typedef struct racer {
@@ -545,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_corruption_refused_with_file_and_offset),
         cmocka_unit_test(test_refused_record),
         cmocka_unit_test(test_snapshot_then_records),
+        cmocka_unit_test(test_history_reads_archived_segments),
         cmocka_unit_test(test_compaction_between_listing_and_open),
         cmocka_unit_test(test_compaction_after_open_is_invisible),
         cmocka_unit_test(test_real_directory_while_hub_writes),
