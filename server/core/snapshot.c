@@ -34,16 +34,7 @@ void core__pb_free(void *m)
  * result has precisely the allocation shape free_unpacked expects. */
 void *core__pb_clone(const ProtobufCMessage *m)
 {
-    if (m == NULL)
-        return NULL;
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = hub_malloc(n);
-    if (buf == NULL)
-        return NULL;
-    protobuf_c_message_pack(m, buf);
-    ProtobufCMessage *r = protobuf_c_message_unpack(m->descriptor, hub_pb_allocator(), n, buf);
-    hub_free(buf);
-    return r;
+    return hub_pb_clone(m);
 }
 
 /* Stores a copy of s in *dst (which must hold the empty default), or leaves

@@ -111,18 +111,6 @@ void hub_care__close(hub_t *hub)
 
 /* ----------------------------------------------------------------- calls */
 
-static void *pb_copy(const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = hub_malloc(n ? n : 1);
-    if (buf == NULL)
-        return NULL;
-    protobuf_c_message_pack(m, buf);
-    ProtobufCMessage *r = protobuf_c_message_unpack(m->descriptor, hub_pb_allocator(), n, buf);
-    hub_free(buf);
-    return r;
-}
-
 /* Digits only (spaces and hyphens dropped), at most 10. */
 static void nhs_digits(const char *in, char out[11])
 {
@@ -275,7 +263,7 @@ static void on_summary(void *ctx, const care_status_t *st, const Mhtas__V1__GetC
         message = "this record is restricted: break the glass (with a reason code and text) to read it";
     }
     bool bg = cc->acc.break_glass && (status == CARE_OK || status == CARE_NOT_FOUND);
-    if (status == CARE_OK && (c->resp = pb_copy(&resp->base)) == NULL) {
+    if (status == CARE_OK && (c->resp = hub_pb_clone(&resp->base)) == NULL) {
         status = HUB_GRPC_RESOURCE_EXHAUSTED;
         message = "out of memory";
     }
@@ -309,7 +297,7 @@ static void on_search(void *ctx, const care_status_t *st, const Mhtas__V1__Searc
     const char *message = st->message;
     if (status == CARE_OK) {
         status = recheck(c, &message);
-        if (status == HUB_GRPC_OK && (c->resp = pb_copy(&resp->base)) == NULL) {
+        if (status == HUB_GRPC_OK && (c->resp = hub_pb_clone(&resp->base)) == NULL) {
             status = HUB_GRPC_RESOURCE_EXHAUSTED;
             message = "out of memory";
         }
@@ -528,7 +516,7 @@ hub_call_t *hub_care__call(hub_t *hub, const hub_user_t *caller, const hub_metho
     }
     /* ShareWithPolice: the SHARE record first, durable before the police
      * see anything. */
-    if ((cc->share = pb_copy(req)) == NULL)
+    if ((cc->share = hub_pb_clone(req)) == NULL)
         goto nomem;
     nhs_digits(cc->share->nhs_number, cc->nhs);
     if (audit(c, MHTAS__V1__AUDIT_ACTION__AUDIT_ACTION_SHARE, cc->nhs, false, &cc->disclosure_id) != 0) {

@@ -175,16 +175,11 @@ int hub_journal__defer(hub_t *hub, const hub_method_t *m, ProtobufCMessage *resp
     if (c == NULL)
         return -1;
     c->hub = hub;
-    c->ticket = hub->last_ticket;
     c->method = m;
     c->cb = cb;
     c->ctx = ctx;
     c->resp = resp;
-    if (hub->pending_tail)
-        hub->pending_tail->next = c;
-    else
-        hub->pending_head = c;
-    hub->pending_tail = c;
+    hub_journal__enqueue(hub, c); /* queued: something is pending (checked above) */
     *out = c;
     return 1;
 }

@@ -92,6 +92,20 @@ ProtobufCAllocator *hub_pb_allocator(void)
     return &pb_allocator;
 }
 
+void *hub_pb_clone(const ProtobufCMessage *m)
+{
+    if (m == NULL)
+        return NULL;
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = hub_malloc(n ? n : 1);
+    if (buf == NULL)
+        return NULL;
+    protobuf_c_message_pack(m, buf);
+    ProtobufCMessage *r = protobuf_c_message_unpack(m->descriptor, hub_pb_allocator(), n, buf);
+    hub_free(buf);
+    return r;
+}
+
 void hub_alloc_fail_after(long n)
 {
     atomic_store(&fail_after, n);

@@ -25,6 +25,9 @@ char *hub_strndup(const char *s, size_t n);
  * hub-allocated fields (every string, repeated array and sub-message its own
  * allocation) are freed with protobuf_c_message_free_unpacked(m, hub_pb_allocator()). */
 ProtobufCAllocator *hub_pb_allocator(void);
+/* A deep copy of m (pack, then unpack with hub_pb_allocator()), freed like
+ * the above; NULL for NULL or when out of memory. */
+void *hub_pb_clone(const ProtobufCMessage *m);
 
 /* Test hooks. hub_alloc_fail_after(n): the next n allocations succeed, then
  * every one fails until hub_alloc_fail_after(-1) turns it off. */
