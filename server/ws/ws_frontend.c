@@ -10,9 +10,9 @@
  * ClientFrame (through a byte-budgeted allocator), and dispatched: `auth` to
  * hub_authenticate, `subscribe` to hub_subscribe, every other body to
  * hub_call() by the name of its oneof field. Replies and events are encoded
- * into frames on a per-connection queue; each WRITEABLE callback writes one
- * frame and asks for another callback while frames remain (lws coalesces
- * writable requests, so the queue is the only record of what is owed).
+ * straight into complete WebSocket frames (we build the 2-10 byte server
+ * header ourselves: server frames are not masked) in one output buffer per
+ * connection; see "Output" below for how it is written.
  *
  * Closing a socket is always done from its own WRITEABLE callback (flush the
  * queue, lws_close_reason, return -1), except inside RECEIVE where returning
@@ -65,12 +65,6 @@ static const char security_headers[][2][128] = {
 
 typedef enum { WS_AWAIT_AUTH = 0, WS_READY, WS_CLOSING } ws_state_t;
 
-typedef struct ws_out {
-    struct ws_out *next;
-    size_t len;
-    unsigned char buf[]; /* LWS_PRE headroom, then len bytes */
-} ws_out_t;
-
 typedef struct ws_conn ws_conn_t;
 
 /* One hub_call in flight. */
@@ -96,8 +90,11 @@ struct ws_conn {
     const hub_user_t *user;
     hub_sub_t *sub;
     ws_call_t *calls;
-    ws_out_t *q_head, *q_tail;
-    size_t q_bytes;
+    uint8_t *out;      /* LWS_PRE headroom, then out_len bytes of whole frames */
+    size_t out_len, out_cap;
+    size_t lws_held;   /* bytes of our last write lws may still hold (partial send) */
+    bool flush_queued; /* on fe->flush_head */
+    ws_conn_t *flush_next, *flush_prev;
     uint8_t *rx;
     size_t rx_len, rx_cap;
     unsigned bad_frames;
@@ -106,7 +103,6 @@ struct ws_conn {
     uint64_t last_rx_ms;
     uint64_t opened_ms;
     uint64_t ping_sent_ms;
-    bool ping_due;     /* the sweep asked for a ping; written when writeable */
     int close_code;
     char close_reason[64];
     ws_conn_t *next, *prev; /* fe->conns */
@@ -127,6 +123,9 @@ struct ws_frontend {
     lws_retry_bo_t retry;
     uv_timer_t sweep;  /* deadlines of every socket: see sweep_cb */
     bool sweep_init;
+    uv_idle_t flush;   /* writes the turn's output: see flush_cb */
+    bool flush_init;
+    ws_conn_t *flush_head;
     ws_conn_t *conns;
     size_t n_conns;
     size_t n_http;             /* network connections, for max_connections */
@@ -188,16 +187,122 @@ static void conn_set_state(ws_conn_t *c, ws_state_t s)
     c->state = s;
 }
 
-static void queue_free(ws_conn_t *c)
+/* ================================================================ output
+ *
+ * Every reply and event is encoded once, straight into a complete WebSocket
+ * frame at the end of the connection's output buffer, and the connection is
+ * put on fe->flush_head. Once per loop turn flush_cb (a uv_idle_t: it runs at
+ * the start of the next turn, before the loop blocks, so output made anywhere
+ * in a turn -- I/O callbacks, timers, other front ends' prepare hooks -- is
+ * written before the loop waits again) writes each such buffer with ONE
+ * lws_write(LWS_WRITE_RAW): one send() per socket per turn however many
+ * frames it holds, and no POLLOUT round trip.
+ *
+ * Why not lws_callback_on_writable per frame (as before)? Each request turns
+ * POLLOUT on and the WRITEABLE callback turns it off again; lws's libuv glue
+ * does that with uv_poll_start, which libuv implements as EPOLL_CTL_DEL then
+ * EPOLL_CTL_ADD: the load test counted ~4 epoll_ctl calls and a loop
+ * iteration per frame per socket, a quarter of the hub's CPU.
+ *
+ * lws may still take part of a write and keep the rest (a full socket buffer,
+ * or more than its 32 KiB send size): then lws_partial_buffered() is true, no
+ * new write may start until lws has drained it, and we ask for WRITEABLE,
+ * which lws calls only once its own buffer is empty; conn_writeable writes
+ * whatever has accumulated meanwhile. Closing still goes through WRITEABLE
+ * (see conn_writeable). */
+
+#define WS_KEEP_OUT_BUF 65536 /* larger output buffers are freed once written */
+
+static void flush_cb(uv_idle_t *h);
+
+static void out_free(ws_conn_t *c)
 {
-    ws_out_t *o = c->q_head;
-    while (o) {
-        ws_out_t *n = o->next;
-        hub_free(o);
-        o = n;
+    hub_free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+}
+
+static void flush_unlink(ws_conn_t *c)
+{
+    if (!c->flush_queued)
+        return;
+    if (c->flush_prev)
+        c->flush_prev->flush_next = c->flush_next;
+    else
+        c->fe->flush_head = c->flush_next;
+    if (c->flush_next)
+        c->flush_next->flush_prev = c->flush_prev;
+    c->flush_next = c->flush_prev = NULL;
+    c->flush_queued = false;
+}
+
+/* Asks for this connection's output to be written at the end of the turn. */
+static void flush_schedule(ws_conn_t *c)
+{
+    ws_frontend_t *fe = c->fe;
+    if (c->flush_queued)
+        return;
+    if (!fe->flush_init) {
+        /* shutting down: lws's WRITEABLE path writes it */
+        lws_callback_on_writable(c->wsi);
+        return;
     }
-    c->q_head = c->q_tail = NULL;
-    c->q_bytes = 0;
+    if (fe->flush_head == NULL)
+        uv_idle_start(&fe->flush, flush_cb);
+    c->flush_queued = true;
+    c->flush_prev = NULL;
+    c->flush_next = fe->flush_head;
+    if (fe->flush_head)
+        fe->flush_head->flush_prev = c;
+    fe->flush_head = c;
+}
+
+/* Writes the whole output buffer if lws holds nothing of ours. Returns -1
+ * when the socket is broken (the caller closes it), else 0. */
+static int conn_flush(ws_conn_t *c)
+{
+    if (c->out_len == 0)
+        return 0;
+    if (lws_partial_buffered(c->wsi)) {
+        lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    /* LWS_WRITE_RAW: the buffer already holds whole frames */
+    int n = lws_write(c->wsi, c->out + LWS_PRE, c->out_len, LWS_WRITE_RAW);
+    if (n < 0 || (size_t)n < c->out_len)
+        return -1;
+    c->lws_held = lws_partial_buffered(c->wsi) ? c->out_len : 0;
+    c->out_len = 0;
+    if (c->out_cap > WS_KEEP_OUT_BUF)
+        out_free(c);
+    return 0;
+}
+
+/* lws is closing the socket itself (its close frame goes first): nothing
+ * more of ours may follow it. */
+static void conn_abandon_output(ws_conn_t *c)
+{
+    flush_unlink(c);
+    out_free(c);
+    c->dropping = true;
+}
+
+static void flush_cb(uv_idle_t *h)
+{
+    ws_frontend_t *fe = h->data;
+    ws_conn_t *c;
+    while ((c = fe->flush_head) != NULL) {
+        flush_unlink(c);
+        if (!c->live || c->dropping)
+            continue;
+        if (conn_flush(c) != 0) {
+            /* outside any lws callback: lws closes it on its next pass */
+            hub_log(HUB_LOG_DEBUG, "ws", "event=write_failed conn=%p", (void *)c);
+            conn_abandon_output(c);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+    }
+    uv_idle_stop(h);
 }
 
 /* Starts closing: the queued frames are still written, then the close frame
@@ -213,18 +318,21 @@ static void conn_close(ws_conn_t *c, int code, const char *reason)
     lws_callback_on_writable(c->wsi);
 }
 
-/* Takes ownership of `o`. Over max_queued_bytes the client is not reading
- * fast enough: its queue is dropped and it is closed. */
-static void conn_enqueue(ws_conn_t *c, ws_out_t *o)
+/* Appends a frame header for a `len`-byte payload with `opcode` (FIN set)
+ * and returns where the payload goes: the caller writes exactly len bytes
+ * there before anything else is queued. NULL: nothing is to be written (the
+ * client is too slow and is being closed, or out of memory, handled here).
+ * Over max_queued_bytes of unsent output (ours and what lws still holds of
+ * our last write) the client is not reading fast enough: its output is
+ * dropped and it is closed. */
+static uint8_t *conn_frame(ws_conn_t *c, unsigned opcode, size_t len)
 {
-    if (c->dropping) {
-        hub_free(o);
-        return;
-    }
+    if (c->dropping)
+        return NULL;
+    size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
     uint32_t limit = c->fe->cfg->max_queued_bytes;
-    if (limit && c->q_bytes + o->len > limit) {
-        hub_free(o);
-        queue_free(c);
+    if (limit && c->out_len + c->lws_held + hl + len > limit) {
+        out_free(c);
         c->dropping = true;
         hub_log(HUB_LOG_WARN, "ws", "event=slow_consumer conn=%p user=%s queued_limit=%u",
                 (void *)c, c->user ? c->user->id : "-", limit);
@@ -235,51 +343,65 @@ static void conn_enqueue(ws_conn_t *c, ws_out_t *o)
         } else {
             conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
         }
-        return;
+        return NULL;
     }
-    o->next = NULL;
-    if (c->q_tail)
-        c->q_tail->next = o;
-    else
-        c->q_head = o;
-    c->q_tail = o;
-    c->q_bytes += o->len;
-    lws_callback_on_writable(c->wsi);
+    size_t need = LWS_PRE + c->out_len + hl + len;
+    if (need > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *p = hub_realloc(c->out, cap);
+        if (p == NULL) {
+            hub_log(HUB_LOG_ERROR, "ws", "event=oom conn=%p", (void *)c);
+            conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+            return NULL;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    uint8_t *h = c->out + LWS_PRE + c->out_len;
+    h[0] = (uint8_t)(0x80 | opcode);
+    if (hl == 2) {
+        h[1] = (uint8_t)len;
+    } else if (hl == 4) {
+        h[1] = 126;
+        h[2] = (uint8_t)(len >> 8);
+        h[3] = (uint8_t)len;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    }
+    c->out_len += hl + len;
+    flush_schedule(c);
+    return h + hl;
 }
 
-static ws_out_t *out_new(size_t len)
-{
-    ws_out_t *o = hub_malloc(sizeof *o + LWS_PRE + len);
-    if (o) {
-        o->next = NULL;
-        o->len = len;
-    }
-    return o;
-}
+#define WS_OP_TEXT 0x1u
+#define WS_OP_BINARY 0x2u
+#define WS_OP_PING 0x9u
 
 /* Encodes a ServerFrame for this socket's subprotocol and queues it. */
 static void conn_send_frame(ws_conn_t *c, const Mhtas__V1__ServerFrame *sf)
 {
-    ws_out_t *o;
     if (c->binary) {
         size_t len = protobuf_c_message_get_packed_size(&sf->base);
-        o = out_new(len);
-        if (o)
-            protobuf_c_message_pack(&sf->base, o->buf + LWS_PRE);
-    } else {
-        size_t len;
-        char *json = pbjson_encode(&sf->base, &len);
-        o = json ? out_new(len) : NULL;
-        if (o)
-            memcpy(o->buf + LWS_PRE, json, len);
-        hub_free(json);
+        uint8_t *p = conn_frame(c, WS_OP_BINARY, len);
+        if (p)
+            protobuf_c_message_pack(&sf->base, p);
+        return;
     }
-    if (o == NULL) {
+    size_t len;
+    char *json = pbjson_encode(&sf->base, &len);
+    if (json == NULL) {
         hub_log(HUB_LOG_ERROR, "ws", "event=oom conn=%p", (void *)c);
         conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
         return;
     }
-    conn_enqueue(c, o);
+    uint8_t *p = conn_frame(c, WS_OP_TEXT, len);
+    if (p)
+        memcpy(p, json, len);
+    hub_free(json);
 }
 
 /* The field an INVALID_ARGUMENT message is about. By convention (the core's
@@ -412,13 +534,14 @@ static void conn_dispatch(ws_conn_t *c, const char *rid, const ProtobufCFieldDes
 
 /* =============================================================== events */
 
-/* hub_event_cb: one event for this subscriber, in sequence order. */
+/* hub_event_cb: one event for this subscriber, in sequence order. The
+ * event is packed (and rendered as JSON) once by the hub; here it is only
+ * wrapped: ServerFrame{event = 20} in binary, {"event":...} in JSON. */
 static void on_event(void *ctx, hub_event_t *ev)
 {
     ws_conn_t *c = ctx;
     if (c->state == WS_CLOSING)
         return;
-    ws_out_t *o;
     if (c->binary) {
         uint8_t hdr[16];
         size_t h = 0;
@@ -430,28 +553,27 @@ static void on_event(void *ctx, hub_event_t *ev)
             v >>= 7;
             hdr[h++] = (uint8_t)(b | (v ? 0x80 : 0));
         } while (v);
-        o = out_new(h + ev->len);
-        if (o) {
-            memcpy(o->buf + LWS_PRE, hdr, h);
-            memcpy(o->buf + LWS_PRE + h, ev->pb, ev->len);
+        uint8_t *p = conn_frame(c, WS_OP_BINARY, h + ev->len);
+        if (p) {
+            memcpy(p, hdr, h);
+            memcpy(p + h, ev->pb, ev->len);
         }
-    } else {
-        size_t jl = 0;
-        const char *json = hub_event_json(ev, &jl);
-        static const char pre[] = "{\"event\":";
-        o = json ? out_new(sizeof pre - 1 + jl + 1) : NULL;
-        if (o) {
-            memcpy(o->buf + LWS_PRE, pre, sizeof pre - 1);
-            memcpy(o->buf + LWS_PRE + sizeof pre - 1, json, jl);
-            o->buf[LWS_PRE + sizeof pre - 1 + jl] = '}';
-        }
+        return;
     }
-    if (o == NULL) {
+    size_t jl = 0;
+    const char *json = hub_event_json(ev, &jl);
+    static const char pre[] = "{\"event\":";
+    if (json == NULL) {
         hub_log(HUB_LOG_ERROR, "ws", "event=oom conn=%p", (void *)c);
         conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
         return;
     }
-    conn_enqueue(c, o);
+    uint8_t *p = conn_frame(c, WS_OP_TEXT, sizeof pre - 1 + jl + 1);
+    if (p) {
+        memcpy(p, pre, sizeof pre - 1);
+        memcpy(p + sizeof pre - 1, json, jl);
+        p[sizeof pre - 1 + jl] = '}';
+    }
 }
 
 static void conn_subscribe(ws_conn_t *c, const char *rid, const Mhtas__V1__SubscribeRequest *req)
@@ -915,7 +1037,8 @@ static void conn_closed(ws_frontend_t *fe, ws_conn_t *c)
         hub_free(call->request_id);
         hub_free(call);
     }
-    queue_free(c);
+    flush_unlink(c);
+    out_free(c);
     hub_free(c->rx);
     c->rx = NULL;
     if (c->prev)
@@ -988,45 +1111,31 @@ static void sweep_cb(uv_timer_t *t)
         /* Each socket pings at its own point in [3/4, 5/4] of the interval,
          * so thousands of consoles opened together do not ping together. */
         uint64_t spread = ((uint64_t)(uintptr_t)c >> 6) % (cfg->ping_interval_ms / 2 + 1);
-        if (quiet >= cfg->ping_interval_ms * 3 / 4 + spread && !c->ping_due &&
+        if (quiet >= cfg->ping_interval_ms * 3 / 4 + spread &&
             (c->ping_sent_ms == 0 || now - c->ping_sent_ms >= cfg->ping_interval_ms)) {
-            c->ping_due = true;
+            /* An 8-byte payload (the send time): lws 4.1 does not hand a
+             * pong with an empty payload to the protocol callback. */
             c->ping_sent_ms = now;
-            lws_callback_on_writable(c->wsi);
+            uint8_t *p = conn_frame(c, WS_OP_PING, 8);
+            if (p)
+                memcpy(p, &now, 8);
         }
     }
 }
 
+/* WRITEABLE: lws holds nothing of ours any more (it calls this only once its
+ * own buffer is drained). Writes what has accumulated; once everything is
+ * out, a closing socket is closed. */
 static int conn_writeable(ws_conn_t *c)
 {
-    if (c->ping_due && c->state != WS_CLOSING) {
-        /* An 8-byte payload (the send time): lws 4.1 does not hand a pong
-         * with an empty payload to the protocol callback. */
-        uint8_t ping[LWS_PRE + 8];
-        uint64_t t = c->ping_sent_ms;
-        memcpy(ping + LWS_PRE, &t, sizeof t);
-        c->ping_due = false;
-        if (lws_write(c->wsi, ping + LWS_PRE, sizeof t, LWS_WRITE_PING) < 0)
+    c->lws_held = 0;
+    if (c->out_len) {
+        if (conn_flush(c) != 0)
             return -1;
-        if (c->q_head)
+        if (c->out_len || lws_partial_buffered(c->wsi)) {
             lws_callback_on_writable(c->wsi);
-        return 0;
-    }
-    ws_out_t *o = c->q_head;
-    if (o) {
-        c->q_head = o->next;
-        if (c->q_head == NULL)
-            c->q_tail = NULL;
-        c->q_bytes -= o->len;
-        int n = lws_write(c->wsi, o->buf + LWS_PRE, o->len,
-                          c->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-        bool ok = n >= 0 && (size_t)n >= o->len;
-        hub_free(o);
-        if (!ok)
-            return -1;
-        if (c->q_head || c->state == WS_CLOSING)
-            lws_callback_on_writable(c->wsi);
-        return 0;
+            return 0;
+        }
     }
     if (c->state == WS_CLOSING && !c->close_sent) {
         /* lws 4.1.6 drops the connection without a close frame when a
@@ -1055,12 +1164,14 @@ static int ws_receive(ws_frontend_t *fe, ws_conn_t *c, struct lws *wsi, const vo
         ws_stats(fe)->bad_input_total++;
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)r,
                          sizeof r - 1);
+        conn_abandon_output(c);
         return -1;
     }
     if (rc < 0) {
         static const char r[] = "out of memory";
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, (unsigned char *)r,
                          sizeof r - 1);
+        conn_abandon_output(c);
         return -1;
     }
     if (!lws_is_final_fragment(wsi))
@@ -1151,7 +1262,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (c && c->live && c->state != WS_CLOSING) {
             /* lws answers the close itself; nothing more goes out */
-            queue_free(c);
+            conn_abandon_output(c);
             conn_set_state(c, WS_CLOSING);
             c->close_code = LWS_CLOSE_STATUS_NORMAL;
         }
@@ -1232,8 +1343,27 @@ int ws_frontend_start(ws_frontend_t *fe, const char *host, int port, int *bound_
     fe->sweep.data = fe;
     fe->sweep_init = true;
     uv_timer_start(&fe->sweep, sweep_cb, WS_SWEEP_MS, WS_SWEEP_MS);
+    uv_idle_init(fe->loop, &fe->flush);
+    fe->flush.data = fe;
+    fe->flush_init = true;
     hub_log(HUB_LOG_INFO, "ws", "event=listen host=%s port=%d", host ? host : "*", p);
     return 0;
+}
+
+/* From here on output goes through lws's WRITEABLE callbacks only. */
+static void flush_stop(ws_frontend_t *fe)
+{
+    if (!fe->flush_init)
+        return;
+    while (fe->flush_head) {
+        ws_conn_t *c = fe->flush_head;
+        flush_unlink(c);
+        if (c->live && c->out_len)
+            lws_callback_on_writable(c->wsi);
+    }
+    uv_idle_stop(&fe->flush);
+    uv_close((uv_handle_t *)&fe->flush, NULL);
+    fe->flush_init = false;
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -1252,6 +1382,7 @@ static void close_tick(uv_timer_t *t)
     if (fe->close_phase == 1) {
         if (fe->n_conns > 0 && uv_now(fe->loop) - fe->close_started < WS_SHUTDOWN_WAIT_MS)
             return;
+        flush_stop(fe);
         if (fe->ctx)
             lws_context_destroy(fe->ctx);
         fe->close_phase = 2;
