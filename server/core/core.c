@@ -433,6 +433,7 @@ void core__incident_free(incident_t *inc)
         hub_free(inc->msgs[i].client_id);
     }
     hub_free(inc->msgs);
+    hub_free(inc->cid_slots);
     hub_free(inc->refused);
     hub_free(inc->raise_key);
     hub_free(inc->close_key);

@@ -78,6 +78,15 @@ typedef struct incident {
     size_t n_hist, cap_hist;
     msg_t *msgs;
     size_t n_msgs, cap_msgs;
+    /* PostMessage's idempotency look-up: an open-addressing set of message
+     * indexes + 1 (0 = empty slot) keyed by (sender, client_id), built
+     * lazily and brought up to date (messages are append-only) on each
+     * look-up; see find_client_msg in incident.c. NULL until first needed,
+     * and after msgs moves to another incident_t. */
+    uint32_t *cid_slots;
+    size_t cid_cap;      /* power of two, or 0 */
+    size_t cid_count;    /* entries in cid_slots */
+    size_t cid_upto;     /* msgs[0 .. cid_upto) have been indexed */
     Mhtas__V1__Outcome *outcome;         /* proposed or agreed, NULL before */
     char *cancel_reason;
 

@@ -494,6 +494,77 @@ int core__post(core_t *c, incident_t *inc, int64_t now, int user, const char *te
     return CORE_OK;
 }
 
+/* ------------------------------------------------- client_msg_id look-up */
+
+static uint32_t cid_hash(int from, const char *key)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)from; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+static void cid_insert(incident_t *inc, size_t i)
+{
+    size_t mask = inc->cid_cap - 1;
+    size_t s = cid_hash(inc->msgs[i].from, inc->msgs[i].client_id) & mask;
+    while (inc->cid_slots[s])
+        s = (s + 1) & mask;
+    inc->cid_slots[s] = (uint32_t)(i + 1);
+    inc->cid_count++;
+}
+
+/* Indexes the messages appended since the last look-up; false when out of
+ * memory (the caller then scans). Keeps the load factor at most 1/2. */
+static bool cid_sync(incident_t *inc)
+{
+    if (inc->n_msgs >= UINT32_MAX)
+        return false;
+    size_t want = inc->cid_count;
+    for (size_t i = inc->cid_upto; i < inc->n_msgs; i++)
+        want += inc->msgs[i].client_id != NULL;
+    if (want * 2 > inc->cid_cap) {
+        size_t cap = inc->cid_cap ? inc->cid_cap : 16;
+        while (want * 2 > cap)
+            cap *= 2;
+        uint32_t *slots = hub_calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return false;
+        hub_free(inc->cid_slots);
+        inc->cid_slots = slots;
+        inc->cid_cap = cap;
+        inc->cid_count = 0;
+        inc->cid_upto = 0;
+    }
+    for (size_t i = inc->cid_upto; i < inc->n_msgs; i++)
+        if (inc->msgs[i].client_id)
+            cid_insert(inc, i);
+    inc->cid_upto = inc->n_msgs;
+    return true;
+}
+
+/* The message `user` already posted with this client_msg_id, or NULL. The
+ * same answer as scanning every message, without touching each one's
+ * client_id string on every PostMessage. */
+static msg_t *find_client_msg(incident_t *inc, int user, const char *key)
+{
+    if (!cid_sync(inc)) {
+        for (size_t i = 0; i < inc->n_msgs; i++)
+            if (inc->msgs[i].from == user && inc->msgs[i].client_id && strcmp(inc->msgs[i].client_id, key) == 0)
+                return &inc->msgs[i];
+        return NULL;
+    }
+    if (inc->cid_count == 0)
+        return NULL;
+    size_t mask = inc->cid_cap - 1;
+    for (size_t s = cid_hash(user, key) & mask; inc->cid_slots[s]; s = (s + 1) & mask) {
+        msg_t *m = &inc->msgs[inc->cid_slots[s] - 1];
+        if (m->from == user && strcmp(m->client_id, key) == 0)
+            return m;
+    }
+    return NULL;
+}
+
 static int msg_response(core_t *c, const incident_t *inc, const msg_t *m, Mhtas__V1__PostMessageResponse **resp)
 {
     Mhtas__V1__PostMessageResponse *r = hub_malloc(sizeof(*r));
@@ -539,10 +610,9 @@ int core_post_message(core_t *c, int64_t now, int user, const Mhtas__V1__PostMes
     if (set(req->client_msg_id)) {
         if (strlen(req->client_msg_id) > KEY_BYTES_MAX)
             return core__fail(c, CORE_E_INVALID, "client_msg_id is longer than %d bytes", KEY_BYTES_MAX);
-        for (size_t i = 0; i < inc->n_msgs; i++)
-            if (inc->msgs[i].from == user && inc->msgs[i].client_id &&
-                strcmp(inc->msgs[i].client_id, req->client_msg_id) == 0)
-                return msg_response(c, inc, &inc->msgs[i], resp);
+        const msg_t *dup = find_client_msg(inc, user, req->client_msg_id);
+        if (dup)
+            return msg_response(c, inc, dup, resp);
     }
     bool queued = inc->state == ST(QUEUED) || inc->state == ST(OFFERED);
     if (!core__is_held(inc->state) && !(police && queued))
