@@ -10,6 +10,9 @@
  * Output: one line per result on stdout,
  *   status=OK [key=value ...] json={...}
  *   status=INVALID_ARGUMENT code=3 message="..."
+ * except that search, summary and audit (the care record, careprint.c)
+ * follow their status line with readable lines: one per match, the summary
+ * part by part with its STALE and RESTRICTED flags, one per audit entry.
  * plus, for watch and run-practitioner, one line per event:
  *   event seq=N kind=offer json={...}
  * Connection state changes go to stderr as "# state=... reason=...".
@@ -25,6 +28,7 @@
 
 #include <uv.h>
 
+#include "cli/careprint.h"
 #include "cli/pbprint.h"
 #include "lib/mhtas_client.h"
 
@@ -78,6 +82,23 @@ static void usage(FILE *out)
           "  watch                          print events, one line each, until killed\n"
           "  run-practitioner [ADVICE]      start shift, accept the first offer, advise,\n"
           "                                 propose REFER_CMHT; exit 0 when it is CLOSED\n"
+          "care record (practitioners; INCIDENT is one you hold, or 0 with --break-glass):\n"
+          "  search INCIDENT FAMILY DOB [GIVEN] [--postcode P]\n"
+          "                                 FAMILY may end in * (Smi*); DOB is YYYY-MM-DD or\n"
+          "                                 FROM..TO; results best first, RESTRICTED flagged\n"
+          "  summary INCIDENT NHS           the care summary, part by part, STALE parts and\n"
+          "                                 RESTRICTED records flagged\n"
+          "  share INCIDENT NHS PART[,PART] TEXT\n"
+          "                                 tell the police TEXT, drawn from PARTS (IDENTITY,\n"
+          "                                 LEGAL_STATUS, DIAGNOSES, CARE_TEAM, RISKS,\n"
+          "                                 CRISIS_PLAN, RECENT_CONTACTS)\n"
+          "  options: --basis direct|vital|safeguarding [direct]  --reason TEXT\n"
+          "           [advising officers on incident INCIDENT]\n"
+          "           --break-glass CODE --glass-text TEXT (search, summary; CODE: RISK_TO_LIFE,\n"
+          "           SAFEGUARDING_EMERGENCY, COVERING_COLLEAGUE, NOT_YET_ROUTED,\n"
+          "           RESTRICTED_RECORD, OTHER)\n"
+          "  audit [--person NHS] [--user ID] [--incident N] [--action read|search|share|break-glass]\n"
+          "        [--max N]                (supervisors) the audit trail the hub holds\n"
           "environment: MHTAS_TOKEN, MHTAS_PORT\n"
           "exit status: 0 OK, 1 gRPC error or timeout, 2 usage\n",
           out);
@@ -149,6 +170,8 @@ static void print_status_keys(const Mhtas__V1__PractitionerStatus *st)
 /* The summary keys of a successful response, by type. */
 static void print_ok(const ProtobufCMessage *resp)
 {
+    if (cli_print_care(stdout, resp))
+        return;
     printf("status=OK");
     const ProtobufCMessageDescriptor *d = resp->descriptor;
     if (d == &mhtas__v1__who_am_iresponse__descriptor) {
@@ -178,6 +201,9 @@ static void print_ok(const ProtobufCMessage *resp)
         const Mhtas__V1__PostMessageResponse *r = (const void *)resp;
         if (r->message)
             printf(" id=%" PRIu64 " number=%u", r->message->incident_id, r->message->number);
+    } else if (d == &mhtas__v1__share_with_police_response__descriptor) {
+        const Mhtas__V1__ShareWithPoliceResponse *r = (const void *)resp;
+        printf(" id=%" PRIu64 " disclosure=%" PRIu64, r->incident_id, r->disclosure_id);
     } else if (d == &mhtas__v1__list_incidents_response__descriptor) {
         printf(" count=%zu", ((const Mhtas__V1__ListIncidentsResponse *)resp)->n_incidents);
     }
@@ -462,7 +488,12 @@ int main(int argc, char **argv)
     Mhtas__V1__IncidentDetails details = MHTAS__V1__INCIDENT_DETAILS__INIT;
     Mhtas__V1__AgreeOutcomeRequest agree = MHTAS__V1__AGREE_OUTCOME_REQUEST__INIT;
     Mhtas__V1__CancelIncidentRequest cancel = MHTAS__V1__CANCEL_INCIDENT_REQUEST__INIT;
-    char police_ref[64];
+    Mhtas__V1__SearchPersonsRequest search = MHTAS__V1__SEARCH_PERSONS_REQUEST__INIT;
+    Mhtas__V1__GetCareSummaryRequest summary = MHTAS__V1__GET_CARE_SUMMARY_REQUEST__INIT;
+    Mhtas__V1__ShareWithPoliceRequest share = MHTAS__V1__SHARE_WITH_POLICE_REQUEST__INIT;
+    Mhtas__V1__ListAuditRequest audit = MHTAS__V1__LIST_AUDIT_REQUEST__INIT;
+    Mhtas__V1__CarePart parts[16];
+    char police_ref[64], reason_buf[96], dob_from[16], dob_to[16];
     const char *method = NULL;
     const ProtobufCMessage *req = NULL;
     mode_t_ mode = MODE_ONESHOT;
@@ -480,7 +511,138 @@ int main(int argc, char **argv)
             return usage_error("ID must be a positive number");                                    \
     } while (0)
 
-    if (strcmp(cmd, "whoami") == 0) {
+    /* The care-record commands take options after the command name. */
+    const char *o_basis = NULL, *o_reason = NULL, *o_glass = NULL, *o_glass_text = NULL, *o_postcode = NULL;
+    const char *o_person = NULL, *o_user = NULL, *o_incident = NULL, *o_action = NULL, *o_max = NULL;
+    bool care_cmd = strcmp(cmd, "search") == 0 || strcmp(cmd, "summary") == 0 || strcmp(cmd, "share") == 0 ||
+                    strcmp(cmd, "audit") == 0;
+    char *pos[8];
+    if (care_cmd) {
+        int npos = 0;
+        for (int k = 0; k < nargs; k++) {
+            const char *a = args[k];
+            if (strncmp(a, "--", 2) != 0) {
+                if (npos == (int)(sizeof pos / sizeof pos[0]))
+                    return usage_error("too many arguments");
+                pos[npos++] = args[k];
+                continue;
+            }
+            if (k + 1 >= nargs)
+                return usage_error("an option is missing its value");
+            const char *v = args[++k];
+            const char **slot = strcmp(a, "--basis") == 0        ? &o_basis
+                                : strcmp(a, "--reason") == 0     ? &o_reason
+                                : strcmp(a, "--break-glass") == 0 ? &o_glass
+                                : strcmp(a, "--glass-text") == 0 ? &o_glass_text
+                                : strcmp(a, "--postcode") == 0   ? &o_postcode
+                                : strcmp(a, "--person") == 0     ? &o_person
+                                : strcmp(a, "--user") == 0       ? &o_user
+                                : strcmp(a, "--incident") == 0   ? &o_incident
+                                : strcmp(a, "--action") == 0     ? &o_action
+                                : strcmp(a, "--max") == 0        ? &o_max
+                                                                 : NULL;
+            if (slot == NULL)
+                return usage_error("unknown option");
+            *slot = v;
+        }
+        nargs = npos;
+        args = pos;
+        bool is_audit = strcmp(cmd, "audit") == 0;
+        if (is_audit && (o_basis || o_reason || o_glass || o_glass_text || o_postcode))
+            return usage_error("audit takes --person, --user, --incident, --action and --max");
+        if (!is_audit && (o_person || o_user || o_incident || o_action || o_max))
+            return usage_error("--person, --user, --incident, --action and --max are for audit");
+        if (o_postcode && strcmp(cmd, "search") != 0)
+            return usage_error("--postcode is for search");
+        if ((o_glass || o_glass_text) && strcmp(cmd, "share") == 0)
+            return usage_error("share is for an incident you hold: no break-glass");
+        if ((o_glass == NULL) != (o_glass_text == NULL))
+            return usage_error("--break-glass CODE and --glass-text TEXT go together");
+    }
+    int basis = o_basis ? cli_parse_basis(o_basis) : MHTAS__V1__LAWFUL_BASIS__LAWFUL_BASIS_DIRECT_CARE;
+    int glass = o_glass ? cli_parse_glass_reason(o_glass) : 0;
+    if (basis == 0)
+        return usage_error("--basis must be direct, vital or safeguarding");
+    if (o_glass && glass == 0)
+        return usage_error("unknown --break-glass reason (e.g. RISK_TO_LIFE, RESTRICTED_RECORD)");
+
+#define ACCESS(r)                                                                                  \
+    do {                                                                                           \
+        if (!parse_u64(args[0], &id))                                                              \
+            return usage_error("INCIDENT must be a number (0 only with --break-glass)");           \
+        snprintf(reason_buf, sizeof reason_buf, id ? "advising officers on incident %llu" : "break-glass look-up", \
+                 (unsigned long long)id);                                                          \
+        (r).incident_id = id;                                                                      \
+        (r).lawful_basis = (Mhtas__V1__LawfulBasis)basis;                                          \
+        (r).reason = (char *)(o_reason ? o_reason : reason_buf);                                   \
+        if (glass) {                                                                               \
+            (r).break_glass = 1;                                                                   \
+            (r).break_glass_reason = (Mhtas__V1__BreakGlassReason)glass;                           \
+            (r).break_glass_text = (char *)o_glass_text;                                           \
+        }                                                                                          \
+    } while (0)
+
+    if (strcmp(cmd, "search") == 0) {
+        NEED(3, 4);
+        ACCESS(search);
+        search.family_name = args[1];
+        const char *range = strstr(args[2], "..");
+        if (range) {
+            size_t n = (size_t)(range - args[2]);
+            if (n >= sizeof dob_from || strlen(range + 2) >= sizeof dob_to)
+                return usage_error("DOB range is YYYY-MM-DD..YYYY-MM-DD");
+            memcpy(dob_from, args[2], n);
+            dob_from[n] = '\0';
+            strcpy(dob_to, range + 2);
+            search.dob_from = dob_from;
+            search.dob_to = dob_to;
+        } else {
+            search.date_of_birth = args[2];
+        }
+        if (nargs > 3)
+            search.given_name = args[3];
+        if (o_postcode)
+            search.postcode = (char *)o_postcode;
+        method = "SearchPersons", req = &search.base;
+    } else if (strcmp(cmd, "summary") == 0) {
+        NEED(2, 2);
+        ACCESS(summary);
+        summary.nhs_number = args[1];
+        method = "GetCareSummary", req = &summary.base;
+    } else if (strcmp(cmd, "share") == 0) {
+        NEED(4, 4);
+        NEED_ID();
+        int n = cli_parse_parts(args[2], parts, (int)(sizeof parts / sizeof parts[0]));
+        if (n <= 0)
+            return usage_error("unknown care part (e.g. RISKS,CRISIS_PLAN)");
+        snprintf(reason_buf, sizeof reason_buf, "officers need to know, on incident %llu", (unsigned long long)id);
+        share.incident_id = id;
+        share.nhs_number = args[1];
+        share.n_parts = (size_t)n;
+        share.parts = parts;
+        share.summary = args[3];
+        share.lawful_basis = (Mhtas__V1__LawfulBasis)basis;
+        share.reason = (char *)(o_reason ? o_reason : reason_buf);
+        method = "ShareWithPolice", req = &share.base;
+    } else if (strcmp(cmd, "audit") == 0) {
+        NEED(0, 0);
+        uint64_t v;
+        if (o_incident) {
+            if (!parse_u64(o_incident, &v))
+                return usage_error("--incident needs a number");
+            audit.incident_id = v;
+        }
+        if (o_max) {
+            if (!parse_u64(o_max, &v) || v > UINT32_MAX)
+                return usage_error("--max needs a number");
+            audit.max_results = (uint32_t)v;
+        }
+        if (o_action && (audit.action = (Mhtas__V1__AuditAction)cli_parse_audit_action(o_action)) == 0)
+            return usage_error("--action is read, search, share or break-glass");
+        audit.nhs_number = (char *)(o_person ? o_person : "");
+        audit.user_id = (char *)(o_user ? o_user : "");
+        method = "ListAudit", req = &audit.base;
+    } else if (strcmp(cmd, "whoami") == 0) {
         NEED(0, 0);
         method = "WhoAmI", req = &whoami.base;
     } else if (strcmp(cmd, "start-shift") == 0) {
@@ -573,6 +735,7 @@ int main(int argc, char **argv)
     }
 #undef NEED
 #undef NEED_ID
+#undef ACCESS
 
     static cli_t cli_storage; /* main's frame would do; static keeps it off a small stack */
     cli_t *cli = &cli_storage;
