@@ -10,7 +10,10 @@
  *   uvsource.c      the GSource around the libuv loop
  *   ui.c            the main window: connection bar, shift, offers, incident tabs
  *   incident.c      one incident's tab: conversation, drafts, details, timeline,
- *                   outcome form, care-record placeholder
+ *                   outcome form
+ *   care.c          the care-record panel of a tab (search, summary, break-glass,
+ *                   share with police) and the break-glass window outside a held
+ *                   incident; care data stays in memory, never in logs or files
  *   templates.c     advice templates (~/.config/mhtas/templates.txt)
  *   script.c        --script FILE: test automation through the same widgets
  *   outcome_rules.c the outcome form's rules (no GTK; unit-tested)
@@ -31,6 +34,7 @@
 typedef struct desk desk_t;
 typedef struct inc_tab inc_tab_t;
 typedef struct offer_card offer_card_t;
+typedef struct care_panel care_panel_t;
 
 /* A message the practitioner sent that the hub has not confirmed yet. It
  * stays here (shown as "sending") across disconnects and is resent with the
@@ -102,6 +106,66 @@ struct inc_tab {
     GtkWidget *outcome_state;
     bool proposing;
     char *draft_path;
+
+    care_panel_t *care;                /* the "Care record" page */
+};
+
+#define CARE_NPARTS 8 /* CarePart values 1..7; 0 unused */
+
+/* The care-record panel: in each incident tab (tab != NULL) and in the
+ * break-glass window for look-ups outside a held incident (tab == NULL).
+ * Everything it holds about a person is in memory only: no desk_log line
+ * carries a name, date of birth or NHS number, nothing is written to disk,
+ * and the record is dropped when closed or when the incident is no longer
+ * held. */
+struct care_panel {
+    desk_t *desk;
+    inc_tab_t *tab;
+    uint64_t key;                      /* tab id, or 0 for the break-glass window */
+    GtkWidget *root;
+    GtkWidget *err_box, *err_lbl, *err_btn;
+    GtkWidget *stack;                  /* "search" | "record" */
+
+    /* search page */
+    GtkWidget *family_e, *given_e, *dob_e, *postcode_e;
+    GtkWidget *incident_e;             /* break-glass window only */
+    GtkWidget *basis_dd, *reason_e;
+    GtkWidget *search_btn, *glass_btn, *open_btn;
+    GtkWidget *results;                /* GtkListBox, one row per match */
+    GtkWidget *results_note;
+
+    /* record page */
+    GtkWidget *restricted_lbl;
+    GtkWidget *record_view;
+    GtkTextBuffer *record;
+    GtkWidget *share_btn, *record_note;
+
+    /* the break-glass dialog */
+    GtkWidget *glass_win, *glass_dd, *glass_e, *glass_note, *glass_ok;
+    bool glass_for_read;               /* else for a search */
+    char *glass_nhs;                   /* the record the dialog is for */
+
+    /* the share dialog */
+    GtkWidget *share_win, *share_part[CARE_NPARTS], *share_view, *share_basis_dd, *share_reason_e;
+    GtkWidget *share_send, *share_note;
+    GtkTextBuffer *share_text;
+
+    bool prefilled;                    /* the form took the police's details once */
+
+    /* data (owned copies) */
+    Mhtas__V1__SearchPersonsResponse *found;
+    Mhtas__V1__GetCareSummaryResponse *rec;
+    int rec_glass;                     /* BreakGlassReason the record was read under, 0: none */
+    bool stale_shown[CARE_NPARTS];     /* parts drawn with a "stale" flag */
+
+    /* calls */
+    unsigned serial;                   /* of the latest search/read: older answers are dropped */
+    bool busy, sharing;
+    int last_status;                   /* of the last search/read/share; -1: none yet */
+    const char *last_method;
+    ProtobufCMessage *last_req;        /* the last search/read, for "Try again" */
+    uint64_t last_disclosure;
+    int shares;                        /* shares confirmed by the hub */
 };
 
 typedef struct script script_t;
@@ -161,6 +225,9 @@ struct desk {
     char *config_dir;
 
     script_t *script;
+
+    care_panel_t *care_glass;  /* the break-glass window's panel, once opened */
+    GtkWidget *care_glass_win;
 };
 
 /* ---- main.c */
@@ -204,6 +271,21 @@ void tab_propose(inc_tab_t *t);
 void tab_validate(inc_tab_t *t);
 void tab_reload_templates(inc_tab_t *t);
 const char *tab_state_name(const inc_tab_t *t);
+
+/* ---- care.c */
+care_panel_t *care_panel_new(desk_t *d, inc_tab_t *t);
+void care_panel_update(care_panel_t *p);          /* the incident changed (held or not) */
+void care_panel_free(care_panel_t *p);
+void care_search(care_panel_t *p);                /* the Search button */
+void care_open_row(care_panel_t *p, int row);     /* Open: reads a result (break-glass dialog if needed) */
+void care_glass_confirm(care_panel_t *p);         /* the break-glass dialog's confirm button */
+void care_share_open(care_panel_t *p);            /* "Share with police..." */
+void care_share_send(care_panel_t *p);            /* the share dialog's Send */
+void care_close_record(care_panel_t *p, const char *why);
+void care_glass_window(desk_t *d);                /* look-ups outside a held incident */
+const char *care_part_label(int part);            /* "Crisis plan" */
+int care_part_parse(const char *s);               /* "CRISIS_PLAN", "crisis-plan" -> 6; 0 unknown */
+int care_glass_reason_parse(const char *s);       /* "RISK_TO_LIFE" -> 1; 0 unknown */
 
 /* ---- templates.c */
 void templates_load(desk_t *d);

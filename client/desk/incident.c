@@ -1,7 +1,8 @@
 /* incident.c -- one incident's tab: header, the live conversation with a
  * per-incident draft (kept on disk until sent), advice templates, police
  * details, the timeline, the outcome form with the section 136 rules, and
- * the care-record placeholder. */
+ * the care-record panel (care.c). Shares from the care record show in the
+ * conversation in their own style. */
 #include "desk/desk.h"
 
 #include <inttypes.h>
@@ -62,8 +63,15 @@ void tab_render_conv(inc_tab_t *t)
         char *who = g_strdup_printf("%s (%s)", *m->from_name ? m->from_name : m->from_user,
                                     pb_enum(&mhtas__v1__role__descriptor, m->from_role, "ROLE_"));
         gtk_text_buffer_insert_with_tags_by_name(b, &it, who, -1, me ? "me" : "them", NULL);
-        gtk_text_buffer_insert(b, &it, "\n", 1);
-        gtk_text_buffer_insert(b, &it, m->text, -1);
+        if (m->kind == MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_SHARE) {
+            /* What the practitioner shared from the care record: set apart. */
+            gtk_text_buffer_insert_with_tags_by_name(b, &it, "  \u21AA SHARED FROM THE CARE RECORD", -1, "share-head", NULL);
+            gtk_text_buffer_insert(b, &it, "\n", 1);
+            gtk_text_buffer_insert_with_tags_by_name(b, &it, m->text, -1, "share", NULL);
+        } else {
+            gtk_text_buffer_insert(b, &it, "\n", 1);
+            gtk_text_buffer_insert(b, &it, m->text, -1);
+        }
         gtk_text_buffer_insert(b, &it, "\n\n", 2);
         g_free(tm);
         g_free(head);
@@ -101,6 +109,8 @@ void tab_add_message(inc_tab_t *t, const Mhtas__V1__ChatMessage *m)
     g_ptr_array_sort(t->msgs, msg_cmp);
     desk_t *d = t->desk;
     bool mine = d->user_id && strcmp(m->from_user, d->user_id) == 0;
+    if (m->kind == MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_SHARE)
+        desk_log(d, "share-message id=%" PRIu64 " number=%u from=%s", t->id, m->number, m->from_user);
     if (!mine) {
         desk_log(d, "message id=%" PRIu64 " number=%u from=%s", t->id, m->number, m->from_user);
         if (ui_current_tab(d) != t) {
@@ -489,6 +499,8 @@ void tab_update(inc_tab_t *t, const Mhtas__V1__Incident *inc, const Mhtas__V1__T
     else if (t->closed)
         gtk_label_set_text(GTK_LABEL(t->draft_note), "This incident is no longer yours to advise on.");
     tab_validate(t);
+    if (t->care)
+        care_panel_update(t->care);
 }
 
 /* ------------------------------------------------------------ building */
@@ -635,6 +647,10 @@ inc_tab_t *tab_open(desk_t *d, const Mhtas__V1__Incident *inc)
     gtk_text_buffer_create_tag(t->conv, "them", "weight", PANGO_WEIGHT_BOLD, "foreground", "#a61e4d", NULL);
     gtk_text_buffer_create_tag(t->conv, "meta", "foreground", "#868e96", NULL);
     gtk_text_buffer_create_tag(t->conv, "pending", "foreground", "#868e96", "style", PANGO_STYLE_ITALIC, NULL);
+    gtk_text_buffer_create_tag(t->conv, "share-head", "weight", PANGO_WEIGHT_BOLD, "foreground", "#087f5b",
+                               "scale", 0.9, NULL);
+    gtk_text_buffer_create_tag(t->conv, "share", "paragraph-background", "#e6fcf5", "foreground", "#0b4d3c",
+                               "left-margin", 14, "style", PANGO_STYLE_ITALIC, NULL);
     t->conv_scroll = scrolled(t->conv_view);
     gtk_box_append(GTK_BOX(left), t->conv_scroll);
 
@@ -699,11 +715,8 @@ inc_tab_t *tab_open(desk_t *d, const Mhtas__V1__Incident *inc)
     t->timeline = gtk_text_view_get_buffer(GTK_TEXT_VIEW(tv));
     gtk_notebook_append_page(GTK_NOTEBOOK(t->side_nb), scrolled(tv), gtk_label_new("Timeline"));
     gtk_notebook_append_page(GTK_NOTEBOOK(t->side_nb), build_outcome(t), gtk_label_new("Outcome"));
-    /* PLACEHOLDER: the care-summary features come with the care-summary service. */
-    GtkWidget *care = gtk_label_new("Care record: available when the care-summary service is connected");
-    gtk_widget_add_css_class(care, "care");
-    gtk_label_set_wrap(GTK_LABEL(care), TRUE);
-    gtk_notebook_append_page(GTK_NOTEBOOK(t->side_nb), care, gtk_label_new("Care record"));
+    t->care = care_panel_new(d, t);
+    gtk_notebook_append_page(GTK_NOTEBOOK(t->side_nb), t->care->root, gtk_label_new("Care record"));
     gtk_widget_set_size_request(t->side_nb, 520, -1);
     gtk_paned_set_end_child(GTK_PANED(paned), t->side_nb);
     gtk_paned_set_resize_end_child(GTK_PANED(paned), FALSE);
@@ -724,6 +737,7 @@ inc_tab_t *tab_open(desk_t *d, const Mhtas__V1__Incident *inc)
 
 void tab_free(inc_tab_t *t)
 {
+    care_panel_free(t->care);
     pb_free(t->incident);
     g_ptr_array_free(t->msgs, TRUE);
     g_free(t->draft_path);

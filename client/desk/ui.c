@@ -1,5 +1,6 @@
-/* ui.c -- the main window: sign-in page, connection bar, shift controls,
- * offer notifications, the incident notebook, the outbox, screenshots. */
+/* ui.c -- the main window: sign-in page, connection bar (with the
+ * break-glass care-record window), shift controls, offer notifications, the
+ * incident notebook, the outbox, screenshots. */
 #include "desk/desk.h"
 
 #include <inttypes.h>
@@ -28,7 +29,11 @@ static const char css[] =
     ".countdown { font-size: 18pt; font-weight: bold; color: #c92a2a; }"
     ".accept { font-size: 14pt; font-weight: bold; background: #2b8a3e; color: white; }"
     ".inc-header { padding: 6px 8px; background: #f1f3f5; }"
-    ".care { padding: 20px; color: #495057; font-style: italic; }"
+    ".care-error { padding: 6px 8px; background: #ffe3e3; color: #7d1a1a; font-weight: bold; }"
+    ".care-restricted { padding: 6px 8px; background: #862e9c; color: #ffffff; font-weight: bold; }"
+    ".care-flag { padding: 0 6px; background: #862e9c; color: #ffffff; font-weight: bold; border-radius: 3px; }"
+    ".care-hint { color: #495057; font-size: 9pt; }"
+    ".care-fuzzy { color: #d9480f; font-size: 9pt; font-weight: bold; }"
     ".rule-error { color: #c92a2a; font-weight: bold; }"
     ".rule-ok { color: #2b8a3e; }"
     ".conv { font-size: 11pt; }";
@@ -956,6 +961,10 @@ static GtkWidget *build_main(desk_t *d)
     g_signal_connect(d->pause_btn, "clicked", G_CALLBACK(on_pause_clicked), d);
     d->resume_btn = gtk_button_new_with_mnemonic("_Back (available)");
     g_signal_connect(d->resume_btn, "clicked", G_CALLBACK(on_resume_clicked), d);
+    GtkWidget *glass = gtk_button_new_with_label("Care record (break glass)\u2026");
+    gtk_widget_set_tooltip_text(glass, "Look a person up outside an incident you hold: recorded, and your supervisor is told");
+    g_signal_connect_swapped(glass, "clicked", G_CALLBACK(care_glass_window), d);
+    gtk_box_append(GTK_BOX(bar), glass);
     d->end_btn = gtk_button_new_with_mnemonic("_End shift");
     g_signal_connect(d->end_btn, "clicked", G_CALLBACK(on_end_clicked), d);
     gtk_box_append(GTK_BOX(bar), d->start_btn);
