@@ -23,6 +23,27 @@
  *   screenshot PATH                 saves the window as PNG (after a frame)
  *   use-incident N                  later steps act on the N-th incident accepted (1-based)
  *   sleep MS | quit
+ * The care record (the tab's "Care record" page; '_' in values reads as a space):
+ *   care-search FAMILY DOB [GIVEN]  fills the search form, presses Search, waits for
+ *                                   the answer (or for the break-glass dialog)
+ *   care-open-first [restricted|unrestricted]
+ *                                   selects the first result (with/without the
+ *                                   restricted flag), presses Open, waits for the
+ *                                   answer (or for the break-glass dialog)
+ *   care-glass CODE TEXT            fills the open break-glass dialog (CODE e.g.
+ *                                   RESTRICTED_RECORD) and confirms; waits for the answer
+ *   wait-care                       waits for a summary on screen; fails if the read failed
+ *   care-expect-stale PART[,PART]   exactly these parts are flagged stale on screen
+ *   care-expect-restricted          the restricted banner shows
+ *   care-expect-error STATUS        the last look-up failed with STATUS (e.g.
+ *                                   UNAVAILABLE) and the error bar shows it
+ *   care-share PART[,PART] TEXT     Share with police: checks nothing is ticked,
+ *                                   ticks PARTS, writes TEXT, presses Send; waits
+ *                                   until the SHARE message is in the conversation
+ *   care-close                      closes the record
+ *   screenshot-care PATH            as screenshot, with the care-record page shown
+ * The arguments of care-search, care-glass and care-share are not echoed in
+ * the step lines (they name a person or say why).
  * Every step prints "MHTAS_DESK step=N ok ..." when done; a step that fails
  * or takes longer than 20 s prints "MHTAS_DESK script-failed ..." and the
  * client exits with status 3. The incident is the one the last
@@ -54,6 +75,8 @@ struct script {
     bool waited;
     uint64_t incident;
     GArray *accepted; /* uint64 ids, in the order accept-first-offer took them */
+    unsigned care_mark; /* the care panel's call serial when a care step started */
+    char *care_text;    /* care-share: the text shared */
 };
 
 static void step_free(gpointer p)
@@ -81,7 +104,10 @@ script_t *script_load(desk_t *d, const char *path, char **err)
     g_free(text);
     static const char *const known[] = { "start-shift", "end-shift", "pause", "resume", "accept-first-offer",
                                          "decline-first-offer", "say", "insert-template", "wait-message", "form",
-                                         "propose", "wait-state", "screenshot", "sleep", "quit", "use-incident", "wait-offer", NULL };
+                                         "propose", "wait-state", "screenshot", "sleep", "quit", "use-incident", "wait-offer",
+                                         "care-search", "care-open-first", "care-glass", "wait-care", "care-expect-stale",
+                                         "care-expect-restricted", "care-expect-error", "care-share", "care-close",
+                                         "screenshot-care", NULL };
     for (int i = 0; lines[i]; i++) {
         char *l = g_strstrip(lines[i]);
         if (*l == '\0' || *l == '#')
@@ -113,6 +139,7 @@ void script_free(script_t *s)
         g_source_remove(s->wait_timer);
     g_ptr_array_free(s->steps, TRUE);
     g_array_free(s->accepted, TRUE);
+    g_free(s->care_text);
     g_free(s);
 }
 
@@ -251,6 +278,251 @@ static char *do_form(inc_tab_t *t, const char *arg)
     return err;
 }
 
+/* ------------------------------------------------------------ care record */
+
+static void show_care(inc_tab_t *t)
+{
+    desk_t *d = t->desk;
+    gtk_notebook_set_current_page(GTK_NOTEBOOK(d->notebook), gtk_notebook_page_num(GTK_NOTEBOOK(d->notebook), t->page));
+    gtk_notebook_set_current_page(GTK_NOTEBOOK(t->side_nb), 3);
+}
+
+static bool shown(GtkWidget *w)
+{
+    return w && gtk_widget_get_visible(w);
+}
+
+/* The words of a step, '_' read as a space. */
+static char **words(const char *arg)
+{
+    char **v = g_strsplit(arg, " ", -1);
+    GPtrArray *out = g_ptr_array_new();
+    for (char **w = v; *w; w++)
+        if (**w)
+            g_ptr_array_add(out, g_strdelimit(g_strdup(*w), "_", ' '));
+    g_ptr_array_add(out, NULL);
+    g_strfreev(v);
+    return (char **)g_ptr_array_free(out, FALSE);
+}
+
+/* care-share's text: everything after the first word, as typed. */
+static const char *after_first_word(const char *arg)
+{
+    const char *sp = strchr(arg, ' ');
+    return sp ? sp + 1 : "";
+}
+
+static bool has_my_share(inc_tab_t *t, const char *text)
+{
+    for (guint i = 0; i < t->msgs->len; i++) {
+        const Mhtas__V1__ChatMessage *m = g_ptr_array_index(t->msgs, i);
+        if (m->kind == MHTAS__V1__MESSAGE_KIND__MESSAGE_KIND_SHARE && t->desk->user_id &&
+            strcmp(m->from_user, t->desk->user_id) == 0 && g_str_has_prefix(m->text, text))
+            return true;
+    }
+    return false;
+}
+
+static void fail_with(script_t *s, const char *what, GtkWidget *label)
+{
+    char *m = g_strdup_printf("%s: \"%s\"", what, label ? gtk_label_get_text(GTK_LABEL(label)) : "");
+    fail(s, m);
+    g_free(m);
+}
+
+/* Starts a care-* step on tab t. Returns false to wait (the panel is busy). */
+static bool care_step_start(script_t *s, step_t *st, inc_tab_t *t)
+{
+    care_panel_t *p = t->care;
+    const char *c = st->cmd;
+    if (p->busy || p->sharing)
+        return false;
+    show_care(t);
+    s->care_mark = p->serial;
+    if (strcmp(c, "care-search") == 0) {
+        char **w = words(st->arg);
+        if (g_strv_length(w) < 2) {
+            fail(s, "care-search needs FAMILY DOB [GIVEN]");
+        } else {
+            gtk_stack_set_visible_child_name(GTK_STACK(p->stack), "search");
+            gtk_editable_set_text(GTK_EDITABLE(p->family_e), w[0]);
+            gtk_editable_set_text(GTK_EDITABLE(p->dob_e), w[1]);
+            gtk_editable_set_text(GTK_EDITABLE(p->given_e), w[2] ? w[2] : "");
+            gtk_editable_set_text(GTK_EDITABLE(p->postcode_e), "");
+            click(p->search_btn);
+            if (p->serial == s->care_mark && !shown(p->glass_win))
+                fail_with(s, "Search did not start", p->results_note);
+        }
+        g_strfreev(w);
+    } else if (strcmp(c, "care-open-first") == 0) {
+        int want = *st->arg == '\0' ? -1 : strcmp(st->arg, "restricted") == 0 ? 1 : 0;
+        int row = -1;
+        for (size_t i = 0; p->found && i < p->found->n_matches && row < 0; i++)
+            if (want < 0 || (int)p->found->matches[i]->restricted == want)
+                row = (int)i;
+        if (row < 0) {
+            fail_with(s, "no such search result", shown(p->err_box) ? p->err_lbl : p->results_note);
+            return true;
+        }
+        gtk_stack_set_visible_child_name(GTK_STACK(p->stack), "search");
+        gtk_list_box_select_row(GTK_LIST_BOX(p->results), gtk_list_box_get_row_at_index(GTK_LIST_BOX(p->results), row));
+        click(p->open_btn);
+        if (p->serial == s->care_mark && !shown(p->glass_win))
+            fail_with(s, "Open did nothing", p->err_lbl);
+    } else if (strcmp(c, "care-glass") == 0) {
+        char **w = words(st->arg);
+        int code = w[0] ? care_glass_reason_parse(w[0]) : 0;
+        if (!shown(p->glass_win)) {
+            fail(s, "the break-glass dialog is not open");
+        } else if (code == 0) {
+            fail(s, "unknown break-glass reason");
+        } else {
+            gtk_drop_down_set_selected(GTK_DROP_DOWN(p->glass_dd), (guint)code);
+            gtk_editable_set_text(GTK_EDITABLE(p->glass_e), after_first_word(st->arg));
+            click(p->glass_ok);
+            if (shown(p->glass_win))
+                fail_with(s, "the break-glass dialog refused", p->glass_note);
+        }
+        g_strfreev(w);
+    } else if (strcmp(c, "care-share") == 0) {
+        if (p->rec == NULL || p->share_btn == NULL || !gtk_widget_get_sensitive(p->share_btn)) {
+            fail_with(s, "no record to share (or the incident is not held)", p->record_note);
+            return true;
+        }
+        gtk_stack_set_visible_child_name(GTK_STACK(p->stack), "record");
+        click(p->share_btn);
+        if (!shown(p->share_win)) {
+            fail_with(s, "the share dialog did not open", p->err_lbl);
+            return true;
+        }
+        for (int i = 1; i < CARE_NPARTS; i++)
+            if (gtk_check_button_get_active(GTK_CHECK_BUTTON(p->share_part[i]))) {
+                fail(s, "a part was ticked by default (minimum necessary: none)");
+                return true;
+            }
+        char *parts = g_strndup(st->arg, (gsize)(after_first_word(st->arg) - st->arg));
+        char **v = g_strsplit(g_strstrip(parts), ",", -1);
+        for (char **x = v; *x; x++) {
+            int part = care_part_parse(g_strstrip(*x));
+            if (part <= 0 || part >= CARE_NPARTS) {
+                fail(s, "unknown care part");
+                break;
+            }
+            gtk_check_button_set_active(GTK_CHECK_BUTTON(p->share_part[part]), TRUE);
+        }
+        g_strfreev(v);
+        g_free(parts);
+        if (s->failed)
+            return true;
+        g_free(s->care_text);
+        s->care_text = g_strdup(after_first_word(st->arg));
+        gtk_text_buffer_set_text(p->share_text, s->care_text, -1);
+        click(p->share_send);
+        if (!p->sharing)
+            fail_with(s, "Send refused", p->share_note);
+    } else if (strcmp(c, "care-close") == 0) {
+        care_close_record(p, NULL);
+    }
+    return true;
+}
+
+static char *part_names(const bool *set)
+{
+    GString *g = g_string_new(NULL);
+    for (int i = 1; i < CARE_NPARTS; i++)
+        if (set[i])
+            g_string_append_printf(g, "%s%s", g->len ? "," : "", pb_enum(&mhtas__v1__care_part__descriptor, i, "CARE_PART_"));
+    return g_string_free(g, FALSE);
+}
+
+/* Whether a started care-* step is complete. */
+static bool care_step_done(script_t *s, step_t *st, inc_tab_t *t)
+{
+    care_panel_t *p = t->care;
+    const char *c = st->cmd;
+    bool answered = p->serial != s->care_mark && !p->busy;
+    if (strcmp(c, "care-search") == 0 || strcmp(c, "care-open-first") == 0)
+        return answered || shown(p->glass_win);
+    if (strcmp(c, "care-glass") == 0)
+        return answered;
+    if (strcmp(c, "care-close") == 0)
+        return p->rec == NULL;
+    if (strcmp(c, "wait-care") == 0) {
+        if (p->busy)
+            return false;
+        if (p->last_status != MHTAS_GRPC_OK && p->last_status >= 0) {
+            fail_with(s, "the record was not read", p->err_lbl);
+            return false;
+        }
+        return p->rec != NULL;
+    }
+    if (strcmp(c, "care-expect-stale") == 0 || strcmp(c, "care-expect-restricted") == 0) {
+        if (p->rec == NULL) {
+            fail(s, "no record on screen");
+            return false;
+        }
+        if (c[12] == 'r') {
+            if (!shown(p->restricted_lbl)) {
+                fail(s, "the restricted banner is not shown");
+                return false;
+            }
+            desk_log(s->d, "care-restricted-shown id=%" PRIu64, t->id);
+            return true;
+        }
+        bool want[CARE_NPARTS] = { false };
+        char **v = g_strsplit(st->arg, ",", -1);
+        for (char **x = v; *x; x++)
+            if (**x)
+                want[care_part_parse(g_strstrip(*x))] = true;
+        g_strfreev(v);
+        char *got = part_names(p->stale_shown), *exp = part_names(want);
+        GtkTextIter a, b;
+        gtk_text_buffer_get_bounds(p->record, &a, &b);
+        char *text = gtk_text_buffer_get_text(p->record, &a, &b, FALSE);
+        int flags = 0;
+        for (const char *x = text; (x = strstr(x, "stale: as at")) != NULL; x++)
+            flags++;
+        g_free(text);
+        int nwant = 0;
+        for (int i = 1; i < CARE_NPARTS; i++)
+            nwant += want[i];
+        bool ok = strcmp(got, exp) == 0 && flags == nwant;
+        if (!ok) {
+            char *m = g_strdup_printf("stale flags on screen: %s (%d), expected %s", got, flags, exp);
+            fail(s, m);
+            g_free(m);
+        } else {
+            desk_log(s->d, "care-stale-flagged id=%" PRIu64 " parts=%s", t->id, got);
+        }
+        g_free(got);
+        g_free(exp);
+        return ok;
+    }
+    if (strcmp(c, "care-expect-error") == 0) {
+        if (p->busy)
+            return false;
+        const char *name = p->last_status >= 0 ? mhtas_client_status_name(p->last_status) : "none";
+        if (strcmp(name, st->arg) != 0 || !shown(p->err_box) || strstr(gtk_label_get_text(GTK_LABEL(p->err_lbl)), st->arg) == NULL) {
+            char *m = g_strdup_printf("last care status %s, error bar %s", name, shown(p->err_box) ? "shown" : "hidden");
+            fail_with(s, m, p->err_lbl);
+            g_free(m);
+            return false;
+        }
+        desk_log(s->d, "care-error-shown id=%" PRIu64 " status=%s retry=%d", t->id, name, (int)shown(p->err_btn));
+        return true;
+    }
+    if (strcmp(c, "care-share") == 0) {
+        if (p->sharing)
+            return false;
+        if (p->last_status != MHTAS_GRPC_OK) {
+            fail_with(s, "the share failed", p->share_note);
+            return false;
+        }
+        return s->care_text && has_my_share(t, s->care_text);
+    }
+    return false;
+}
+
 /* Starts the current step. Returns false when it must wait for a condition first. */
 static bool step_start(script_t *s, step_t *st)
 {
@@ -339,10 +611,12 @@ static bool step_start(script_t *s, step_t *st)
             } else {
                 click(t->propose_btn);
             }
-        } else if (strcmp(c, "screenshot") == 0) {
+        } else if (g_str_has_prefix(c, "care-") || strcmp(c, "wait-care") == 0) {
+            return care_step_start(s, st, t);
+        } else if (strcmp(c, "screenshot") == 0 || strcmp(c, "screenshot-care") == 0) {
             int n = gtk_notebook_page_num(GTK_NOTEBOOK(d->notebook), t->page);
             gtk_notebook_set_current_page(GTK_NOTEBOOK(d->notebook), n);
-            gtk_notebook_set_current_page(GTK_NOTEBOOK(t->side_nb), 0);
+            gtk_notebook_set_current_page(GTK_NOTEBOOK(t->side_nb), c[10] == '-' ? 3 : 0);
             gtk_widget_queue_draw(GTK_WIDGET(d->win));
             s->waited = false;
             s->wait_timer = g_timeout_add(600, on_wait_done, s); /* let GTK lay out and paint */
@@ -387,7 +661,7 @@ static bool step_done(script_t *s, step_t *st)
     }
     if (strcmp(c, "wait-offer") == 0)
         return d->offers && ((offer_card_t *)d->offers->data)->drawn_logged;
-    if (strcmp(c, "screenshot") == 0) {
+    if (strcmp(c, "screenshot") == 0 || strcmp(c, "screenshot-care") == 0) {
         if (!s->waited)
             return false;
         if (ui_save_png(d, st->arg) != 0) {
@@ -412,6 +686,8 @@ static bool step_done(script_t *s, step_t *st)
                 t->incident->state == MHTAS__V1__INCIDENT_STATE__INCIDENT_STATE_CLOSED);
     if (strcmp(c, "wait-state") == 0)
         return g_ascii_strcasecmp(tab_state_name(t), st->arg) == 0;
+    if (g_str_has_prefix(c, "care-") || strcmp(c, "wait-care") == 0)
+        return care_step_done(s, st, t);
     return false;
 }
 
@@ -442,7 +718,10 @@ void script_poke(desk_t *d)
                 break;
             if (s->failed)
                 break;
-            desk_log(d, "step=%u ok cmd=%s%s%s", s->idx + 1, st->cmd, *st->arg ? " " : "", st->arg);
+            bool private_args = strcmp(st->cmd, "care-search") == 0 || strcmp(st->cmd, "care-glass") == 0 ||
+                                strcmp(st->cmd, "care-share") == 0;
+            desk_log(d, "step=%u ok cmd=%s%s%s", s->idx + 1, st->cmd, *st->arg ? " " : "",
+                     private_args ? "(arguments not logged)" : st->arg);
             if (s->timer) {
                 g_source_remove(s->timer);
                 s->timer = 0;
