@@ -22,7 +22,6 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -30,8 +29,8 @@ const path = require('node:path');
 const { startHub, REPO_ROOT } = require('../e2e/lib/hub');
 const { is } = require('../e2e/lib/clients');
 const { sampleDetails, operatorConsole, closeAll } = require('../e2e/lib/fixture');
+const { Desk, DESK_BIN, which, stopDesk } = require('./lib/desk');
 
-const DESK_BIN = process.env.MHTAS_DESK ? path.resolve(process.env.MHTAS_DESK) : path.join(REPO_ROOT, 'bin', 'mhtas-desk');
 const SHOT = path.join(REPO_ROOT, 'tests', 'desk', 'screenshots', 'desk-incident.png');
 const SHOT_OFFER = path.join(REPO_ROOT, 'tests', 'desk', 'screenshots', 'desk-offer.png');
 const OP_TEXT = 'Officers on scene: the person is calmer now and sitting with MX21';
@@ -41,103 +40,12 @@ let hub;
 let desk;
 const opened = [];
 
-function which(cmd) {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
-}
-
-// The desk process: stdout lines collected, waitLine(regex) for the next match.
-class Desk {
-  constructor(args, env) {
-    this.lines = [];
-    this.stderr = '';
-    this.waiters = new Set();
-    this.child = spawn('xvfb-run', ['-a', '-s', '-screen 0 1366x768x24', DESK_BIN, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // own process group: xvfb-run, Xvfb and the desk are killed together
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        for (const w of [...this.waiters]) w();
-        resolve(this.exitInfo);
-      });
-    });
-    let buf = '';
-    this.child.stdout.setEncoding('utf8');
-    this.child.stdout.on('data', (d) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        this.lines.push(line);
-        if (process.env.MHTAS_E2E_VERBOSE) process.stderr.write(`[desk] ${line}\n`);
-        for (const w of [...this.waiters]) w();
-      }
-    });
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (d) => {
-      this.stderr += d;
-      if (process.env.MHTAS_E2E_VERBOSE) process.stderr.write(`[desk err] ${d}`);
-    });
-  }
-
-  tail() {
-    return `stdout:\n  ${this.lines.slice(-25).join('\n  ')}\nstderr (tail):\n${this.stderr.slice(-3000)}`;
-  }
-
-  waitLine(re, timeoutMs = 15000, from = 0) {
-    return new Promise((resolve, reject) => {
-      let i = from;
-      const check = () => {
-        for (; i < this.lines.length; i++) {
-          const m = re.exec(this.lines[i]);
-          if (m) return done(null, m);
-          if (/script-failed/.test(this.lines[i])) return done(new Error(`desk script failed: ${this.lines[i]}\n${this.tail()}`));
-        }
-        if (this.exitInfo) done(new Error(`desk exited (${JSON.stringify(this.exitInfo)}) while waiting for ${re}\n${this.tail()}`));
-      };
-      const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for desk line ${re}\n${this.tail()}`)), timeoutMs);
-      const done = (err, v) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (err) reject(err);
-        else resolve(v);
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  kill() {
-    if (this.exitInfo) return;
-    try {
-      process.kill(-this.child.pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
-}
-
 before(async () => {
   hub = await startHub({ name: 'desk', config: { routing: { strategy: 'linear', offer_timeout_ms: 20000 } } });
 });
 
 after(async () => {
-  if (desk) {
-    desk.kill();
-    await Promise.race([desk.exited, new Promise((r) => setTimeout(r, 3000))]);
-    try {
-      process.kill(-desk.child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  await stopDesk(desk);
   closeAll(opened);
   if (hub) await hub.stopChecked();
 });
@@ -227,7 +135,7 @@ test('the GTK desk client takes a real incident from offer to CLOSED under xvfb-
   assert.deepEqual(full.outcome.codes, ['OUTCOME_CODE_REFER_CMHT', 'OUTCOME_CODE_NO_POLICE_ATTENDANCE']);
   await op.call('agreeOutcome', { incidentId: a.id, agree: true, idempotencyKey: 'desk-agree-a' });
   await desk.waitLine(/^MHTAS_DESK script-done$/, 15000);
-  const exit = await Promise.race([desk.exited, new Promise((r) => setTimeout(() => r('timeout'), 10000))]);
+  const exit = await desk.waitExit(10000);
   assert.notEqual(exit, 'timeout', `the desk did not exit after quit\n${desk.tail()}`);
   assert.equal(exit.code, 0, `desk exit ${JSON.stringify(exit)}\n${desk.tail()}`);
 
