@@ -69,7 +69,7 @@ ifneq ($(LOADTEST_SRC),)
   BINS += $(BINDIR)/mhtas-loadtest
 endif
 BINS += $(BINDIR)/mhtas-journal $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench \
-        $(BINDIR)/mhtas-restart-bench
+        $(BINDIR)/mhtas-care-hub-bench $(BINDIR)/mhtas-restart-bench
 
 .PHONY: all test unit e2e run deps clean bench
 all: $(BINS)
@@ -125,6 +125,11 @@ $(BINDIR)/mhtas-cache-bench: $(BUILD)/loadtest/cache_bench.o $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Care records through a running hub (gRPC, the client library).
+$(BINDIR)/mhtas-care-hub-bench: $(BUILD)/loadtest/care_hub_bench.o $(CLIENT_OBJ) $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/cache/cache_redis_test: tests/cache/cache_redis_test.c $(SERVER_LIB) $(PROTO_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
@@ -150,7 +155,8 @@ bench: $(BINDIR)/mhtas-hub $(BINDIR)/mhtas-loadtest
 cache-test: $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BUILD)/tests/cache/cache_redis_test
 	@MHTAS_BINDIR=$(BINDIR) tests/run-unit.sh $(BUILD)/tests/cache/cache_redis_test
 
-cache-bench: $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench
+cache-bench: $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BINDIR)/mhtas-cache-bench \
+             $(BINDIR)/mhtas-hub $(BINDIR)/mhtas-care-hub-bench
 	@MHTAS_BINDIR=$(BINDIR) tests/cache/bench.sh
 
 # The client library's loop tests start the real hub.

@@ -198,11 +198,21 @@ Mhtas__V1__PractitionerStatus *core__snap_status(const core_t *c, int p, int64_t
     if (pr->n_held) {
         if ((m->holding = hub_calloc(pr->n_held, sizeof(*m->holding))) == NULL)
             goto oom;
-        /* Listed in id order, whatever the order of the open list. */
-        for (size_t i = 0; i < c->n_all && m->n_holding < pr->n_held; i++) {
-            const incident_t *inc = c->all[i];
+        /* Held incidents are open: look through the open list (not every
+         * incident since start-up, which grows for as long as the hub runs
+         * and made each board cost O(history)), then list them in id order,
+         * whatever the order of the open list. */
+        for (size_t i = 0; i < c->n_open && m->n_holding < pr->n_held; i++) {
+            const incident_t *inc = c->open[i];
             if (inc->holder == p && core__is_held(inc->state))
                 m->holding[m->n_holding++] = inc->id;
+        }
+        for (size_t i = 1; i < m->n_holding; i++) { /* a handful: insertion sort */
+            uint64_t id = m->holding[i];
+            size_t j = i;
+            for (; j > 0 && m->holding[j - 1] > id; j--)
+                m->holding[j] = m->holding[j - 1];
+            m->holding[j] = id;
         }
     }
     return m;
