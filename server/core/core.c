@@ -178,7 +178,12 @@ void core__emit(core_t *c, int64_t now, Mhtas__V1__Event *ev, const core_audienc
     }
     ev->seq = seq ? seq : ++c->last_seq;
     ev->at_ms = now;
-    if (ev->kind_case != MHTAS__V1__EVENT__KIND_BOARD)
+    /* A chat message changes nothing on the board (queue, offers, breaches,
+     * practitioners' states and holdings): rebuilding, packing and holding
+     * a whole board after each one doubled the events per message. A
+     * message that changes a state (the first advice) comes with its own
+     * incident event, which does mark the board. */
+    if (ev->kind_case != MHTAS__V1__EVENT__KIND_BOARD && ev->kind_case != MHTAS__V1__EVENT__KIND_MESSAGE)
         c->board_dirty = true;
     if (c->emit)
         c->emit(c->emit_ctx, ev, aud);
