@@ -151,7 +151,7 @@ bench: $(BINDIR)/mhtas-hub $(BINDIR)/mhtas-loadtest
 	$(BINDIR)/mhtas-loadtest --hub $(BINDIR)/mhtas-hub --scenario loadtest/scenarios/saturation.conf --json build/bench-saturation.json
 
 # The care-summary cache against a real redis-server it starts itself.
-.PHONY: cache-test cache-bench
+.PHONY: cache-test cache-bench kill-test
 cache-test: $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BUILD)/tests/cache/cache_redis_test
 	@MHTAS_BINDIR=$(BINDIR) tests/run-unit.sh $(BUILD)/tests/cache/cache_redis_test
 
@@ -175,6 +175,14 @@ test: deps
 
 e2e: all
 	@tests/run-e2e.sh $(BINDIR)/mhtas-hub
+
+# The longer kill test: KILLS SIGKILLs (default 2000) of a hub under a steady
+# stream of outcomes; every acknowledged outcome must be there exactly once.
+# make test runs 200 (30 under ASan).
+KILLS ?= 2000
+kill-test: all
+	@cd tests/e2e && MHTAS_KILLS=$(KILLS) MHTAS_HUB=$(abspath $(BINDIR))/mhtas-hub \
+	    node --test --test-reporter=spec test/20-kill.test.js
 
 run: deps
 	@$(MAKE) --no-print-directory all
