@@ -90,10 +90,15 @@ static void put_raw(outbuf_t *o, unsigned cp)
     o->last = (unsigned char)cp;
 }
 
-/* A visible character: first the separator owed to earlier white space. */
+/* A visible character: first the separator owed to earlier white space --
+ * except before punctuation that closes a word (". , ; : ! ?"), where a space
+ * is left over from something dropped ("escalates \U0001F642.") or a typo,
+ * and a line break has nothing to end. */
 static void put_char(outbuf_t *o, unsigned cp)
 {
-    if (o->chars > 0) {
+    if (o->chars > 0 && cp != 0 && cp < 0x80 && strchr(".,;:!?", (int)cp)) {
+        o->pending_space = o->pending_break = false;
+    } else if (o->chars > 0) {
         if (o->pending_break) {
             if (!strchr(".!?;:", o->last))
                 put_raw(o, '.');

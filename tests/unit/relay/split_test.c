@@ -35,6 +35,10 @@ static void test_normalise_whitespace_and_breaks(void **state)
     const char *in = "  Keep distance\n\nCall ambulance.\r\n\tDo not restrain  \x01\x7f end \n";
     relay_normalise(in, strlen(in), out, sizeof out);
     assert_string_equal(out, "Keep distance. Call ambulance. Do not restrain end");
+    /* no space left before punctuation by a dropped emoji or a typo */
+    const char *emo = "it escalates \xF0\x9F\x99\x82. Then , wait \n; go";
+    relay_normalise(emo, strlen(emo), out, sizeof out);
+    assert_string_equal(out, "it escalates. Then, wait; go");
     /* invalid UTF-8 bytes are dropped, not guessed */
     const char bad[] = "a\xC3" "b\xFF" "c\xED\xA0\x80" "d";
     relay_normalise(bad, strlen(bad), out, sizeof out);
