@@ -968,6 +968,11 @@ static void on_state(void *ctx, mhtas_client_state_t st, const char *reason, uin
     } else if (st == MHTAS_CLIENT_DISCONNECTED && was) {
         relay_log("hub: disconnected (%s), reconnecting in %llu ms", reason, (unsigned long long)retry_in);
         session_broadcast(r, "EVENT HUB DOWN :%s", reason);
+        r->hub_failures = 0;
+    } else if (st == MHTAS_CLIENT_DISCONNECTED) {
+        /* still not there: say so now and then, not on every attempt */
+        if (r->hub_failures++ % 20 == 0)
+            relay_log("hub: %s:%u not reachable (%s), still trying", r->cfg.hub_host, r->cfg.hub_port, reason);
     }
 }
 

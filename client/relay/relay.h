@@ -83,6 +83,7 @@ typedef struct relay {
     /* hub (bridge.c) */
     mhtas_client_t *client;
     bool hub_ready;
+    unsigned hub_failures;  /* connection attempts failed in a row */
     bool listed;            /* the open incidents were loaded once */
     char user_id[64];
     track_t *tracks;
