@@ -1,5 +1,5 @@
 /* lines.h -- the relay's dispatcher line protocol: parsing one command line
- * (pure). The protocol itself is documented in client/relay/PROTOCOL.md.
+ * (pure). The protocol itself is documented in client/relay/README.md.
  *
  *   RAISE <police_ref> <borough> <callsign> <priority 1-4> :<question>
  *   SAY <incident> :<what the officer says>
