@@ -14,7 +14,9 @@
  *      - a line break ends an instruction: it becomes ". " unless the text
  *        before it already ends in . ! ? ; or : (then a space);
  *      - runs of white space collapse to one space, leading and trailing
- *        white space is removed.
+ *        white space is removed, and no space is kept before . , ; : ! ?
+ *        (what a dropped emoji leaves behind: "escalates \U0001F642." ->
+ *        "escalates.").
  *    The result's length in characters is what counts against the radio's
  *    limit.
  *
