@@ -64,6 +64,22 @@ ifneq ($(DESK_SRC),)
   BINS += $(BINDIR)/mhtas-desk
 endif
 
+# The radio dispatcher relay (client/relay, issue 7). RELAY_LIB holds its
+# I/O-free modules -- advice splitting, the TETRA PEI conversation, the
+# dispatcher line protocol, the radio outbox (rate limit, retries) and the
+# config reader -- which bin/mhtas-relay and tests/unit/relay/*_test.c both
+# link; radio.c, session.c, bridge.c and main.c are the libuv shell around
+# them. bin/mhtas-pei-sim is a simulated TETRA radio terminal on a
+# pseudo-terminal, for the end-to-end tests and for trying the relay without a
+# radio.
+RELAY_PURE    := $(wildcard $(patsubst %,client/relay/%.c,split pei lines outbox relay_conf))
+RELAY_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(RELAY_PURE))
+RELAY_LIB     := $(BUILD)/librelay.a
+RELAY_OBJ     := $(filter-out $(RELAY_LIB_OBJ),$(patsubst %.c,$(BUILD)/%.o,$(wildcard client/relay/*.c)))
+ifneq ($(wildcard client/relay/main.c),)
+  BINS += $(BINDIR)/mhtas-relay $(BINDIR)/mhtas-pei-sim
+endif
+
 LOADTEST_SRC := $(wildcard loadtest/lt_*.c)
 ifneq ($(LOADTEST_SRC),)
   BINS += $(BINDIR)/mhtas-loadtest
@@ -138,6 +154,24 @@ $(BUILD)/client/desk/%.o: CFLAGS += $(GTK_CFLAGS)
 $(BINDIR)/mhtas-desk: $(patsubst %.c,$(BUILD)/%.o,$(DESK_SRC)) $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GTK_LIBS) $(LDLIBS)
+
+# ---- the radio relay (see RELAY_LIB above)
+$(RELAY_LIB): $(RELAY_LIB_OBJ)
+	@rm -f $@.tmp.$$$$; ar rcs $@.tmp.$$$$ $^ && mv -f $@.tmp.$$$$ $@
+
+$(BINDIR)/mhtas-relay: $(RELAY_OBJ) $(RELAY_LIB) $(SERVER_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mhtas-pei-sim: $(BUILD)/tools/pei_sim.o $(RELAY_LIB)
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The relay's unit tests link RELAY_LIB (a more specific pattern than the
+# generic tests/unit rule above, so make picks this one for tests/relay/).
+$(BUILD)/tests/relay/%: tests/unit/relay/%.c $(RELAY_LIB) $(SERVER_LIB) $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(RELAY_LIB) $(SERVER_LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 $(BINDIR)/mhtas-loadtest: $(patsubst %.c,$(BUILD)/%.o,$(LOADTEST_SRC)) $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
