@@ -3,6 +3,11 @@
  * when the record is restricted or no incident is held, and share the
  * minimum necessary with the police (ShareWithPolice).
  *
+ * Opening a search result first asks the practitioner to confirm at least
+ * two identifiers of the person at scene (name, date of birth, address or
+ * postcode, NHS number) against the result, the police's details beside
+ * them; only then is the record read, or the break-glass dialog shown.
+ *
  * Every look-up carries its lawful basis and reason (the hub audits them
  * before it releases anything). The panel keeps what it is shown in memory
  * only: desk_log lines carry incident ids, counts, statuses and part names,
@@ -209,6 +214,8 @@ static void busy_ui(care_panel_t *p)
     gtk_widget_set_sensitive(p->err_btn, idle);
     if (p->share_btn)
         gtk_widget_set_sensitive(p->share_btn, idle && !p->sharing && p->rec && panel_held(p));
+    if (p->confirm_ok)
+        gtk_widget_set_sensitive(p->confirm_ok, idle && care_confirm_count(p) >= 2);
 }
 
 /* ------------------------------------------------------------ calls */
@@ -552,8 +559,8 @@ static void got_search(care_panel_t *p, const Mhtas__V1__SearchPersonsResponse *
     if (r->n_matches == 0)
         note = g_strdup("Nobody found. Check the spelling, try a wildcard (Ann*) or a date-of-birth range.");
     else
-        note = g_strdup_printf("%zu found%s%s. Double-click a person (or select and Open) to read the record; "
-                               "confirm two identifiers first.",
+        note = g_strdup_printf("%zu found%s%s. Double-click a person (or select and Open): you confirm two "
+                               "identifiers with the officers before the record opens.",
                                r->n_matches, r->more ? " (more match: narrow the search)" : "",
                                glass ? ", under break-glass" : "");
     gtk_label_set_text(GTK_LABEL(p->results_note), note);
@@ -948,6 +955,455 @@ void care_close_record(care_panel_t *p, const char *why)
     desk_log(p->desk, "care-closed id=%" PRIu64, p->key);
 }
 
+/* ------------------------------------------------------------ confirm identity */
+
+/* Before a record is read (or the glass broken for it), the practitioner
+ * confirms at least two identifiers of the person at scene with the
+ * officers. The dialog sets the search result's identifiers beside what the
+ * police gave in the incident, says where they agree or differ, and ticks
+ * nothing itself: agreement with the police details is a hint, the
+ * confirmation is the practitioner's. Its log lines carry counts only. */
+
+enum { ID_UNKNOWN = 0, ID_SAME, ID_DIFFERS, ID_PARTIAL };
+
+static const char *const id_checks[CARE_NIDS] = {
+    "_Name matches", "_Date of birth matches", "_Address/postcode matches", "NHS n_umber matches",
+};
+
+int care_id_parse(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    if (g_ascii_strcasecmp(s, "name") == 0)
+        return CARE_ID_NAME;
+    if (g_ascii_strcasecmp(s, "dob") == 0 || g_ascii_strcasecmp(s, "date-of-birth") == 0)
+        return CARE_ID_DOB;
+    if (g_ascii_strcasecmp(s, "address") == 0 || g_ascii_strcasecmp(s, "postcode") == 0)
+        return CARE_ID_ADDRESS;
+    if (g_ascii_strcasecmp(s, "nhs") == 0)
+        return CARE_ID_NHS;
+    return -1;
+}
+
+int care_confirm_count(const care_panel_t *p)
+{
+    int n = 0;
+    for (int i = 0; p->confirm_win && i < CARE_NIDS; i++)
+        n += gtk_check_button_get_active(GTK_CHECK_BUTTON(p->confirm_check[i])) != 0;
+    return n;
+}
+
+/* Letters and digits only, case folded: "O'Brien-Smith " -> "obriensmith" (g_free). */
+static char *norm_word(const char *s)
+{
+    char *nf = g_utf8_normalize(s ? s : "", -1, G_NORMALIZE_ALL_COMPOSE);
+    char *cf = g_utf8_casefold(nf ? nf : "", -1);
+    GString *out = g_string_new(NULL);
+    for (const char *c = cf; *c; c = g_utf8_next_char(c)) {
+        gunichar u = g_utf8_get_char(c);
+        if (g_unichar_isalnum(u))
+            g_string_append_unichar(out, u);
+    }
+    g_free(nf);
+    g_free(cf);
+    return g_string_free(out, FALSE);
+}
+
+/* The first of space-separated given names, normalised (g_free). */
+static char *norm_first_given(const char *given)
+{
+    char **v = g_strsplit_set(given ? given : "", " ", -1);
+    char *out = NULL;
+    for (char **w = v; *w && out == NULL; w++)
+        if (**w)
+            out = norm_word(*w);
+    g_strfreev(v);
+    return out ? out : g_strdup("");
+}
+
+/* Upper-case, letters and digits only: " bl1 4aa" -> "BL14AA" (g_free). */
+static char *norm_postcode(const char *s)
+{
+    GString *out = g_string_new(NULL);
+    for (const char *c = s ? s : ""; *c; c++)
+        if (isalnum((unsigned char)*c))
+            g_string_append_c(out, (char)toupper((unsigned char)*c));
+    return g_string_free(out, FALSE);
+}
+
+static char *digits_of(const char *s)
+{
+    GString *out = g_string_new(NULL);
+    for (const char *c = s ? s : ""; *c; c++)
+        if (isdigit((unsigned char)*c))
+            g_string_append_c(out, *c);
+    return g_string_free(out, FALSE);
+}
+
+typedef struct id_row {
+    char *rec, *police, *hint; /* g_free */
+    int cmp;
+} id_row_t;
+
+static void id_name(id_row_t *r, const Mhtas__V1__PersonMatch *m, const Mhtas__V1__Person *pe)
+{
+    char *fam = g_utf8_strup(m->family_name, -1);
+    r->rec = g_strdup_printf("%s, %s", fam, m->given_names);
+    g_free(fam);
+    if (pe == NULL || *pe->family_name == '\0')
+        return;
+    char *pfam = g_utf8_strup(pe->family_name, -1);
+    r->police = *pe->given_names ? g_strdup_printf("%s, %s", pfam, pe->given_names) : g_strdup(pfam);
+    g_free(pfam);
+    char *a = norm_word(m->family_name), *b = norm_word(pe->family_name);
+    char *ga = norm_first_given(m->given_names), *gb = norm_first_given(pe->given_names);
+    if (strcmp(a, b) != 0 || (*gb && strcmp(ga, gb) != 0))
+        r->cmp = ID_DIFFERS;
+    else if (*gb == '\0') {
+        r->cmp = ID_PARTIAL;
+        r->hint = g_strdup("family name only: the police gave no given name");
+    } else {
+        r->cmp = ID_SAME;
+    }
+    g_free(a);
+    g_free(b);
+    g_free(ga);
+    g_free(gb);
+}
+
+static void id_dob(id_row_t *r, const Mhtas__V1__PersonMatch *m, const Mhtas__V1__Person *pe)
+{
+    int age = age_of(m->date_of_birth);
+    r->rec = age >= 0 ? g_strdup_printf("%s (age %d)", m->date_of_birth, age) : g_strdup(m->date_of_birth);
+    if (pe == NULL)
+        return;
+    if (*pe->date_of_birth) {
+        r->police = g_strdup(pe->date_of_birth);
+        char *a = g_strstrip(g_strdup(m->date_of_birth)), *b = g_strstrip(g_strdup(pe->date_of_birth));
+        r->cmp = strcmp(a, b) == 0 ? ID_SAME : ID_DIFFERS;
+        g_free(a);
+        g_free(b);
+    } else if (pe->age_years > 0) {
+        r->police = g_strdup_printf("about %u (an estimate)", pe->age_years);
+        r->cmp = ID_PARTIAL;
+        r->hint = g_strdup("an age estimate: ask the officers for the date of birth");
+    }
+}
+
+static void id_address(id_row_t *r, const Mhtas__V1__PersonMatch *m, const Mhtas__V1__Person *pe)
+{
+    r->rec = g_strdup_printf("%s%s%s", m->postcode, *m->borough ? " \u00b7 " : "", m->borough);
+    if (pe == NULL || (*pe->address == '\0' && *pe->postcode == '\0'))
+        return;
+    r->police = g_strdup_printf("%s%s%s", pe->address, *pe->address && *pe->postcode ? ", " : "", pe->postcode);
+    char *mine = norm_postcode(m->postcode);
+    if (*pe->postcode) {
+        char *theirs = norm_postcode(pe->postcode);
+        size_t lm = strlen(mine), lt = strlen(theirs);
+        if (*mine && strcmp(mine, theirs) == 0) {
+            r->cmp = ID_SAME;
+        } else if (lm > 3 && lt > 3 && lm - 3 == lt - 3 && strncmp(mine, theirs, lm - 3) == 0) {
+            r->cmp = ID_PARTIAL; /* same outward code: the district, not the street */
+            r->hint = g_strdup("same postcode district, not the same postcode");
+        } else if (lt <= 4 && lm > 3 && lt == lm - 3 && strncmp(mine, theirs, lt) == 0) {
+            r->cmp = ID_PARTIAL;
+            r->hint = g_strdup("the police gave the postcode district only: it agrees");
+        } else {
+            r->cmp = ID_DIFFERS;
+        }
+        g_free(theirs);
+    } else {
+        char *addr = norm_postcode(pe->address);
+        if (*mine && strstr(addr, mine)) {
+            r->cmp = ID_SAME;
+        } else {
+            r->cmp = ID_PARTIAL;
+            r->hint = g_strdup("no postcode from the police: compare the address with the officers");
+        }
+        g_free(addr);
+    }
+    g_free(mine);
+}
+
+static void id_nhs(id_row_t *r, const Mhtas__V1__PersonMatch *m, const Mhtas__V1__Person *pe)
+{
+    r->rec = nhs_format(m->nhs_number);
+    char *theirs = digits_of(pe ? pe->nhs_number : NULL);
+    if (*theirs) {
+        r->police = nhs_format(theirs);
+        r->cmp = strcmp(theirs, m->nhs_number) == 0 ? ID_SAME : ID_DIFFERS;
+    }
+    g_free(theirs);
+}
+
+static void set_hint(GtkWidget *l, int cmp, const char *text)
+{
+    static const char *const cls[] = { "care-hint", "care-same", "care-differs", "care-hint" };
+    for (size_t i = 1; i < G_N_ELEMENTS(cls); i++)
+        gtk_widget_remove_css_class(l, cls[i]);
+    gtk_widget_add_css_class(l, cls[cmp]);
+    gtk_label_set_text(GTK_LABEL(l), text);
+}
+
+/* The note and the Open button after a box is ticked or unticked. */
+static void confirm_update(care_panel_t *p)
+{
+    if (p->confirm_win == NULL)
+        return;
+    int n = care_confirm_count(p), differs = 0;
+    for (int i = 0; i < CARE_NIDS; i++)
+        differs += gtk_check_button_get_active(GTK_CHECK_BUTTON(p->confirm_check[i])) && p->confirm_cmp[i] == ID_DIFFERS;
+    char *m;
+    if (n < 2)
+        m = g_strdup_printf("Tick at least two identifiers you have confirmed with the officers at scene "
+                            "(%d of 2 ticked).", n);
+    else if (differs)
+        m = g_strdup_printf("%d identifiers confirmed. \u26A0 %d of them differ%s from the police details: be sure the "
+                            "officers confirmed %s with the person.", n, differs, differs == 1 ? "s" : "",
+                            differs == 1 ? "it" : "them");
+    else
+        m = g_strdup_printf("%d identifiers confirmed.", n);
+    gtk_label_set_text(GTK_LABEL(p->confirm_note), m);
+    g_free(m);
+    if (n < 2 || differs)
+        gtk_widget_add_css_class(p->confirm_note, "rule-error");
+    else
+        gtk_widget_remove_css_class(p->confirm_note, "rule-error");
+    if (n >= 2 && !differs)
+        gtk_widget_add_css_class(p->confirm_note, "rule-ok");
+    else
+        gtk_widget_remove_css_class(p->confirm_note, "rule-ok");
+    gtk_widget_set_sensitive(p->confirm_ok, n >= 2 && !p->busy);
+}
+
+static void drop_confirm(care_panel_t *p)
+{
+    pb_free(p->confirm_match);
+    p->confirm_match = NULL;
+    if (p->confirm_win)
+        gtk_widget_set_visible(p->confirm_win, FALSE);
+}
+
+void care_confirm_cancel(care_panel_t *p)
+{
+    if (p->confirm_match == NULL)
+        return;
+    int n = care_confirm_count(p);
+    drop_confirm(p);
+    gtk_stack_set_visible_child_name(GTK_STACK(p->stack), "search");
+    GtkListBoxRow *row = gtk_list_box_get_selected_row(GTK_LIST_BOX(p->results));
+    gtk_widget_grab_focus(row ? GTK_WIDGET(row) : p->results); /* back where the practitioner was */
+    desk_log(p->desk, "care-confirm id=%" PRIu64 " confirmed=%d cancelled=1", p->key, n);
+}
+
+void care_confirm_open(care_panel_t *p)
+{
+    if (p->confirm_match == NULL || p->busy)
+        return;
+    int n = care_confirm_count(p), differs = 0;
+    for (int i = 0; i < CARE_NIDS; i++)
+        differs += gtk_check_button_get_active(GTK_CHECK_BUTTON(p->confirm_check[i])) && p->confirm_cmp[i] == ID_DIFFERS;
+    if (n < 2) { /* the button is disabled; Enter, or a script, still lands here */
+        confirm_update(p);
+        gtk_widget_error_bell(p->confirm_win);
+        desk_log(p->desk, "care-confirm id=%" PRIu64 " confirmed=%d refused=1", p->key, n);
+        return;
+    }
+    Mhtas__V1__PersonMatch *m = p->confirm_match;
+    p->confirm_match = NULL;
+    bool glass = p->confirm_glass || m->restricted || !panel_held(p);
+    drop_confirm(p);
+    desk_log(p->desk, "care-confirm id=%" PRIu64 " confirmed=%d differs=%d then=%s", p->key, n, differs,
+             glass ? "break-glass" : "read");
+    if (glass)
+        open_glass(p, true, m->nhs_number, m->restricted ? BG(RESTRICTED_RECORD) : 0);
+    else
+        do_read(p, m->nhs_number, 0, NULL);
+    pb_free(m);
+}
+
+static void on_confirm_toggled(GtkCheckButton *b, gpointer data) { (void)b; confirm_update(data); }
+static void on_confirm_ok(GtkButton *b, gpointer data) { (void)b; care_confirm_open(data); }
+static void on_confirm_cancel(GtkButton *b, gpointer data) { (void)b; care_confirm_cancel(data); }
+
+static gboolean on_confirm_close(GtkWindow *w, gpointer data)
+{
+    (void)w;
+    care_confirm_cancel(data);
+    return FALSE; /* hidden (hide-on-close), kept for next time */
+}
+
+static gboolean on_confirm_escape(GtkWidget *w, GVariant *args, gpointer data)
+{
+    (void)w;
+    (void)args;
+    care_confirm_cancel(data);
+    return TRUE;
+}
+
+/* Enter opens the record (when two are ticked); on Cancel it cancels. */
+static gboolean on_confirm_enter(GtkWidget *w, GVariant *args, gpointer data)
+{
+    (void)args;
+    care_panel_t *p = data;
+    GtkWidget *f = gtk_root_get_focus(GTK_ROOT(w));
+    if (f && (f == p->confirm_cancel || gtk_widget_is_ancestor(f, p->confirm_cancel)))
+        care_confirm_cancel(p);
+    else
+        care_confirm_open(p);
+    return TRUE;
+}
+
+static GtkWidget *cell(const char *text, const char *css)
+{
+    GtkWidget *l = gtk_label_new(text);
+    gtk_label_set_xalign(GTK_LABEL(l), 0);
+    gtk_label_set_wrap(GTK_LABEL(l), TRUE);
+    gtk_label_set_wrap_mode(GTK_LABEL(l), PANGO_WRAP_WORD_CHAR);
+    gtk_label_set_width_chars(GTK_LABEL(l), 18); /* wrapping labels' minimum: keeps the dialog short */
+    gtk_label_set_max_width_chars(GTK_LABEL(l), 28);
+    gtk_widget_set_valign(l, GTK_ALIGN_CENTER);
+    if (css)
+        gtk_widget_add_css_class(l, css);
+    return l;
+}
+
+static void build_confirm(care_panel_t *p)
+{
+    GtkWidget *w = gtk_window_new();
+    gtk_window_set_title(GTK_WINDOW(w), "Confirm identity");
+    gtk_window_set_modal(GTK_WINDOW(w), TRUE);
+    gtk_window_set_transient_for(GTK_WINDOW(w), GTK_WINDOW(window_for(p)));
+    gtk_window_set_hide_on_close(GTK_WINDOW(w), TRUE);
+    gtk_window_set_default_size(GTK_WINDOW(w), 860, -1);
+    g_signal_connect(w, "close-request", G_CALLBACK(on_confirm_close), p);
+    GtkWidget *v = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
+    gtk_widget_set_margin_start(v, 14);
+    gtk_widget_set_margin_end(v, 14);
+    gtk_widget_set_margin_top(v, 14);
+    gtk_widget_set_margin_bottom(v, 14);
+    p->confirm_title = gtk_label_new(NULL);
+    gtk_label_set_xalign(GTK_LABEL(p->confirm_title), 0);
+    gtk_box_append(GTK_BOX(v), p->confirm_title);
+    GtkWidget *intro = gtk_label_new("Before the record opens, confirm at least two identifiers of the person at scene "
+                                     "with the officers. Tick only what is confirmed: agreeing with the police details "
+                                     "is a hint, not a confirmation.");
+    gtk_label_set_wrap(GTK_LABEL(intro), TRUE);
+    gtk_label_set_width_chars(GTK_LABEL(intro), 80);
+    gtk_label_set_xalign(GTK_LABEL(intro), 0);
+    gtk_box_append(GTK_BOX(v), intro);
+    GtkWidget *g = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(g), 6);
+    gtk_grid_set_column_spacing(GTK_GRID(g), 14);
+    gtk_widget_add_css_class(g, "care-confirm");
+    const char *heads[] = { "Confirmed with the officers", "Search result", "Police details", "" };
+    for (int c = 0; c < 4; c++) {
+        GtkWidget *h = cell(heads[c], "care-hint");
+        gtk_widget_add_css_class(h, "care-confirm-head");
+        gtk_grid_attach(GTK_GRID(g), h, c, 0, 1, 1);
+    }
+    for (int i = 0; i < CARE_NIDS; i++) {
+        p->confirm_check[i] = gtk_check_button_new_with_mnemonic(id_checks[i]);
+        g_signal_connect(p->confirm_check[i], "toggled", G_CALLBACK(on_confirm_toggled), p);
+        gtk_grid_attach(GTK_GRID(g), p->confirm_check[i], 0, i + 1, 1, 1);
+        p->confirm_rec[i] = cell("", "care-confirm-rec");
+        gtk_grid_attach(GTK_GRID(g), p->confirm_rec[i], 1, i + 1, 1, 1);
+        p->confirm_police[i] = cell("", NULL);
+        gtk_grid_attach(GTK_GRID(g), p->confirm_police[i], 2, i + 1, 1, 1);
+        p->confirm_hint[i] = cell("", "care-hint");
+        gtk_label_set_width_chars(GTK_LABEL(p->confirm_hint[i]), 30);
+        gtk_widget_set_hexpand(p->confirm_hint[i], TRUE);
+        gtk_grid_attach(GTK_GRID(g), p->confirm_hint[i], 3, i + 1, 1, 1);
+    }
+    gtk_box_append(GTK_BOX(v), g);
+    p->confirm_note = gtk_label_new("");
+    gtk_label_set_wrap(GTK_LABEL(p->confirm_note), TRUE);
+    gtk_label_set_width_chars(GTK_LABEL(p->confirm_note), 80);
+    gtk_label_set_xalign(GTK_LABEL(p->confirm_note), 0);
+    gtk_box_append(GTK_BOX(v), p->confirm_note);
+    GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
+    gtk_widget_set_halign(row, GTK_ALIGN_END);
+    p->confirm_cancel = gtk_button_new_with_mnemonic("_Cancel");
+    g_signal_connect(p->confirm_cancel, "clicked", G_CALLBACK(on_confirm_cancel), p);
+    gtk_box_append(GTK_BOX(row), p->confirm_cancel);
+    p->confirm_ok = gtk_button_new_with_mnemonic("_Open record");
+    g_signal_connect(p->confirm_ok, "clicked", G_CALLBACK(on_confirm_ok), p);
+    gtk_box_append(GTK_BOX(row), p->confirm_ok);
+    gtk_box_append(GTK_BOX(v), row);
+    gtk_window_set_child(GTK_WINDOW(w), v);
+
+    GtkEventController *keys = gtk_shortcut_controller_new();
+    gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
+    gtk_shortcut_controller_add_shortcut(GTK_SHORTCUT_CONTROLLER(keys),
+                                         gtk_shortcut_new(gtk_keyval_trigger_new(GDK_KEY_Escape, 0),
+                                                          gtk_callback_action_new(on_confirm_escape, p, NULL)));
+    for (guint *k = (guint[]){ GDK_KEY_Return, GDK_KEY_KP_Enter, GDK_KEY_ISO_Enter, 0 }; *k; k++)
+        gtk_shortcut_controller_add_shortcut(GTK_SHORTCUT_CONTROLLER(keys),
+                                             gtk_shortcut_new(gtk_keyval_trigger_new(*k, 0),
+                                                              gtk_callback_action_new(on_confirm_enter, p, NULL)));
+    gtk_widget_add_controller(w, keys);
+    p->confirm_win = w;
+}
+
+/* Shows the confirm-identity dialog for search result m; `glass`: the
+ * practitioner asked to break the glass for it. */
+static void open_confirm(care_panel_t *p, const Mhtas__V1__PersonMatch *m, bool glass)
+{
+    if (p->confirm_win == NULL)
+        build_confirm(p);
+    pb_free(p->confirm_match);
+    p->confirm_match = pb_dup(&m->base);
+    p->confirm_glass = glass || m->restricted || !panel_held(p);
+    p->confirm_serial = p->serial;
+    const inc_tab_t *t = p->tab;
+    const Mhtas__V1__Person *pe =
+        t && t->incident && t->incident->details ? t->incident->details->person : NULL;
+    void (*const fill[CARE_NIDS])(id_row_t *, const Mhtas__V1__PersonMatch *, const Mhtas__V1__Person *) = {
+        id_name, id_dob, id_address, id_nhs,
+    };
+    int same = 0, differ = 0, unknown = 0;
+    for (int i = 0; i < CARE_NIDS; i++) {
+        id_row_t r = { 0 };
+        fill[i](&r, m, pe);
+        p->confirm_cmp[i] = r.cmp;
+        gtk_label_set_text(GTK_LABEL(p->confirm_rec[i]), r.rec ? r.rec : "");
+        gtk_label_set_text(GTK_LABEL(p->confirm_police[i]), r.police ? r.police : "\u2014 not given");
+        if (r.police == NULL)
+            gtk_widget_add_css_class(p->confirm_police[i], "care-hint");
+        else
+            gtk_widget_remove_css_class(p->confirm_police[i], "care-hint");
+        set_hint(p->confirm_hint[i], r.cmp,
+                 r.hint                 ? r.hint
+                 : r.cmp == ID_SAME     ? "\u2713 matches the police details"
+                 : r.cmp == ID_DIFFERS  ? "\u26A0 differs from the police details"
+                 : t == NULL            ? "no incident here: ask the officers"
+                                        : "the police did not give this");
+        same += r.cmp == ID_SAME;
+        differ += r.cmp == ID_DIFFERS;
+        unknown += r.cmp == ID_UNKNOWN || r.cmp == ID_PARTIAL;
+        gtk_check_button_set_active(GTK_CHECK_BUTTON(p->confirm_check[i]), FALSE); /* nothing ticked for them */
+        g_free(r.rec);
+        g_free(r.police);
+        g_free(r.hint);
+    }
+    char *title = g_strconcat("<span size='large' weight='bold'>Confirm identity</span>",
+                              m->restricted ? "   <span weight='bold' foreground='#862e9c'>RESTRICTED RECORD</span>" : "",
+                              m->exact ? "" : "   <span weight='bold' foreground='#d9480f'>close match, not exact</span>",
+                              NULL);
+    gtk_label_set_markup(GTK_LABEL(p->confirm_title), title);
+    g_free(title);
+    gtk_button_set_label(GTK_BUTTON(p->confirm_ok),
+                         p->confirm_glass ? "_Continue to break the glass\u2026" : "_Open record");
+    gtk_button_set_use_underline(GTK_BUTTON(p->confirm_ok), TRUE);
+    gtk_widget_remove_css_class(p->confirm_ok, p->confirm_glass ? "suggested-action" : "destructive-action");
+    gtk_widget_add_css_class(p->confirm_ok, p->confirm_glass ? "destructive-action" : "suggested-action");
+    confirm_update(p);
+    gtk_window_present(GTK_WINDOW(p->confirm_win));
+    gtk_widget_grab_focus(p->confirm_check[0]);
+    desk_log(p->desk, "care-confirm-dialog id=%" PRIu64 " same=%d differs=%d unknown=%d restricted=%d glass=%d",
+             p->key, same, differ, unknown, (int)m->restricted, (int)p->confirm_glass);
+}
+
 /* ------------------------------------------------------------ call results */
 
 static void care_done(void *ctx, int status, const char *message, const ProtobufCMessage *resp)
@@ -1031,12 +1487,7 @@ void care_open_row(care_panel_t *p, int row)
 {
     if (p->busy || p->found == NULL || row < 0 || (size_t)row >= p->found->n_matches)
         return;
-    const Mhtas__V1__PersonMatch *m = p->found->matches[row];
-    if (m->restricted || !panel_held(p)) {
-        open_glass(p, true, m->nhs_number, m->restricted ? BG(RESTRICTED_RECORD) : 0);
-        return;
-    }
-    do_read(p, m->nhs_number, 0, NULL);
+    open_confirm(p, p->found->matches[row], false); /* then the read, or the break-glass dialog */
 }
 
 static void on_search_clicked(GtkButton *b, gpointer data) { (void)b; care_search(data); }
@@ -1048,8 +1499,7 @@ static void on_glass_clicked(GtkButton *b, gpointer data)
     GtkListBoxRow *row = gtk_list_box_get_selected_row(GTK_LIST_BOX(p->results));
     int i = row ? gtk_list_box_row_get_index(row) : -1;
     if (p->found && i >= 0 && (size_t)i < p->found->n_matches)
-        open_glass(p, true, p->found->matches[i]->nhs_number,
-                   p->found->matches[i]->restricted ? BG(RESTRICTED_RECORD) : 0);
+        open_confirm(p, p->found->matches[i], true); /* the same confirmation first */
     else
         open_glass(p, false, NULL, 0);
 }
@@ -1536,8 +1986,11 @@ void care_panel_free(care_panel_t *p)
     pb_free(p->rec);
     pb_free(p->last_req);
     g_free(p->glass_nhs);
+    pb_free(p->confirm_match);
     if (p->glass_win)
         gtk_window_destroy(GTK_WINDOW(p->glass_win));
+    if (p->confirm_win)
+        gtk_window_destroy(GTK_WINDOW(p->confirm_win));
     if (p->share_win)
         gtk_window_destroy(GTK_WINDOW(p->share_win));
     g_free(p);

@@ -11,8 +11,8 @@
  *   ui.c            the main window: connection bar, shift, offers, incident tabs
  *   incident.c      one incident's tab: conversation, drafts, details, timeline,
  *                   outcome form
- *   care.c          the care-record panel of a tab (search, summary, break-glass,
- *                   share with police) and the break-glass window outside a held
+ *   care.c          the care-record panel of a tab (search, confirm identity,
+ *                   summary, break-glass, share with police) and the break-glass window outside a held
  *                   incident; care data stays in memory, never in logs or files
  *   templates.c     advice templates (~/.config/mhtas/templates.txt)
  *   script.c        --script FILE: test automation through the same widgets
@@ -112,6 +112,9 @@ struct inc_tab {
 
 #define CARE_NPARTS 8 /* CarePart values 1..7; 0 unused */
 
+/* The identifiers the practitioner confirms before a record opens. */
+enum { CARE_ID_NAME, CARE_ID_DOB, CARE_ID_ADDRESS, CARE_ID_NHS, CARE_NIDS };
+
 /* The care-record panel: in each incident tab (tab != NULL) and in the
  * break-glass window for look-ups outside a held incident (tab == NULL).
  * Everything it holds about a person is in memory only: no desk_log line
@@ -144,6 +147,15 @@ struct care_panel {
     GtkWidget *glass_win, *glass_dd, *glass_e, *glass_note, *glass_ok;
     bool glass_for_read;               /* else for a search */
     char *glass_nhs;                   /* the record the dialog is for */
+
+    /* the confirm-identity dialog: at least two identifiers of the person at
+     * scene confirmed before a record is read (or the glass broken for it) */
+    GtkWidget *confirm_win, *confirm_title, *confirm_note, *confirm_ok, *confirm_cancel;
+    GtkWidget *confirm_check[CARE_NIDS], *confirm_rec[CARE_NIDS], *confirm_police[CARE_NIDS], *confirm_hint[CARE_NIDS];
+    int confirm_cmp[CARE_NIDS];        /* how the police's value compares (care.c's ID_*) */
+    Mhtas__V1__PersonMatch *confirm_match; /* the result being confirmed (owned copy), NULL: none */
+    bool confirm_glass;                /* break the glass after confirming (asked for, or needed) */
+    unsigned confirm_serial;           /* `serial` when the dialog opened: nothing read since */
 
     /* the share dialog */
     GtkWidget *share_win, *share_part[CARE_NPARTS], *share_view, *share_basis_dd, *share_reason_e;
@@ -259,6 +271,7 @@ void ui_outbox_post(desk_t *d, uint64_t incident_id, const char *text);
 int ui_outbox_count(desk_t *d, uint64_t incident_id);
 inc_tab_t *ui_current_tab(desk_t *d);
 int ui_save_png(desk_t *d, const char *path);
+int ui_save_png_dialog(desk_t *d, GtkWidget *dialog, const char *path); /* the window, dimmed, dialog centred */
 
 /* ---- incident.c */
 inc_tab_t *tab_open(desk_t *d, const Mhtas__V1__Incident *inc);
@@ -277,8 +290,12 @@ care_panel_t *care_panel_new(desk_t *d, inc_tab_t *t);
 void care_panel_update(care_panel_t *p);          /* the incident changed (held or not) */
 void care_panel_free(care_panel_t *p);
 void care_search(care_panel_t *p);                /* the Search button */
-void care_open_row(care_panel_t *p, int row);     /* Open: reads a result (break-glass dialog if needed) */
+void care_open_row(care_panel_t *p, int row);     /* Open: confirm identity, then read (or break-glass dialog) */
 void care_glass_confirm(care_panel_t *p);         /* the break-glass dialog's confirm button */
+void care_confirm_open(care_panel_t *p);          /* the confirm-identity dialog's Open record (needs 2 ticked) */
+void care_confirm_cancel(care_panel_t *p);        /* ... its Cancel: back to the results */
+int care_confirm_count(const care_panel_t *p);    /* identifiers ticked in the dialog */
+int care_id_parse(const char *s);                 /* "name", "dob", "address"/"postcode", "nhs" -> CARE_ID_*; -1 */
 void care_share_open(care_panel_t *p);            /* "Share with police..." */
 void care_share_send(care_panel_t *p);            /* the share dialog's Send */
 void care_close_record(care_panel_t *p, const char *why);

@@ -29,7 +29,15 @@
  *   care-open-first [restricted|unrestricted]
  *                                   selects the first result (with/without the
  *                                   restricted flag), presses Open, waits for the
- *                                   answer (or for the break-glass dialog)
+ *                                   confirm-identity dialog; checks nothing is ticked
+ *   care-confirm ID[,ID]            in that dialog, ticks exactly IDs (name, dob,
+ *                                   address, nhs) and presses Open record: with two
+ *                                   or more, waits for the answer (or for the
+ *                                   break-glass dialog); with fewer, the dialog
+ *                                   must stay open (see care-expect-not-read)
+ *   care-confirm cancel             presses the dialog's Cancel: back to the results
+ *   care-expect-not-read            nothing was read since the confirm dialog opened
+ *                                   and its Open record is disabled
  *   care-glass CODE TEXT            fills the open break-glass dialog (CODE e.g.
  *                                   RESTRICTED_RECORD) and confirms; waits for the answer
  *   wait-care                       waits for a summary on screen; fails if the read failed
@@ -42,6 +50,8 @@
  *                                   until the SHARE message is in the conversation
  *   care-close                      closes the record
  *   screenshot-care PATH            as screenshot, with the care-record page shown
+ *   screenshot-care-confirm PATH    as screenshot-care, the confirm-identity dialog
+ *                                   drawn over the window (it must be open)
  * The arguments of care-search, care-glass and care-share are not echoed in
  * the step lines (they name a person or say why).
  * Every step prints "MHTAS_DESK step=N ok ..." when done; a step that fails
@@ -107,7 +117,8 @@ script_t *script_load(desk_t *d, const char *path, char **err)
                                          "propose", "wait-state", "screenshot", "sleep", "quit", "use-incident", "wait-offer",
                                          "care-search", "care-open-first", "care-glass", "wait-care", "care-expect-stale",
                                          "care-expect-restricted", "care-expect-error", "care-share", "care-close",
-                                         "screenshot-care", NULL };
+                                         "screenshot-care", "care-confirm", "care-expect-not-read",
+                                         "screenshot-care-confirm", NULL };
     for (int i = 0; lines[i]; i++) {
         char *l = g_strstrip(lines[i]);
         if (*l == '\0' || *l == '#')
@@ -367,8 +378,35 @@ static bool care_step_start(script_t *s, step_t *st, inc_tab_t *t)
         gtk_stack_set_visible_child_name(GTK_STACK(p->stack), "search");
         gtk_list_box_select_row(GTK_LIST_BOX(p->results), gtk_list_box_get_row_at_index(GTK_LIST_BOX(p->results), row));
         click(p->open_btn);
-        if (p->serial == s->care_mark && !shown(p->glass_win))
+        if (p->serial == s->care_mark && !shown(p->glass_win) && !shown(p->confirm_win))
             fail_with(s, "Open did nothing", p->err_lbl);
+    } else if (strcmp(c, "care-confirm") == 0) {
+        if (!shown(p->confirm_win) || p->confirm_match == NULL) {
+            fail(s, "the confirm-identity dialog is not open (care-confirm follows care-open-first)");
+            return true;
+        }
+        if (strcmp(st->arg, "cancel") == 0) {
+            click(p->confirm_cancel);
+            return true;
+        }
+        bool want[CARE_NIDS] = { false };
+        char **v = g_strsplit(st->arg, ",", -1);
+        for (char **x = v; *x && !s->failed; x++) {
+            int id = care_id_parse(g_strstrip(*x));
+            if (id < 0)
+                fail(s, "unknown identifier (name, dob, address, nhs)");
+            else
+                want[id] = true;
+        }
+        g_strfreev(v);
+        if (s->failed)
+            return true;
+        for (int i = 0; i < CARE_NIDS; i++)
+            gtk_check_button_set_active(GTK_CHECK_BUTTON(p->confirm_check[i]), want[i]);
+        int n = care_confirm_count(p);
+        click(p->confirm_ok); /* disabled with fewer than two: the handler refuses as well */
+        if (n >= 2 && p->serial == s->care_mark && !shown(p->glass_win))
+            fail_with(s, "Open record did nothing", shown(p->confirm_win) ? p->confirm_note : p->err_lbl);
     } else if (strcmp(c, "care-glass") == 0) {
         char **w = words(st->arg);
         int code = w[0] ? care_glass_reason_parse(w[0]) : 0;
@@ -441,8 +479,41 @@ static bool care_step_done(script_t *s, step_t *st, inc_tab_t *t)
     care_panel_t *p = t->care;
     const char *c = st->cmd;
     bool answered = p->serial != s->care_mark && !p->busy;
-    if (strcmp(c, "care-search") == 0 || strcmp(c, "care-open-first") == 0)
+    if (strcmp(c, "care-search") == 0)
         return answered || shown(p->glass_win);
+    if (strcmp(c, "care-open-first") == 0) {
+        if (shown(p->confirm_win)) {
+            if (care_confirm_count(p) != 0) {
+                fail(s, "an identifier was ticked before the practitioner confirmed it");
+                return false;
+            }
+            return true;
+        }
+        return answered || shown(p->glass_win);
+    }
+    if (strcmp(c, "care-confirm") == 0) {
+        if (strcmp(st->arg, "cancel") == 0)
+            return !shown(p->confirm_win) && p->confirm_match == NULL &&
+                   g_strcmp0(gtk_stack_get_visible_child_name(GTK_STACK(p->stack)), "search") == 0;
+        if (shown(p->confirm_win))
+            return care_confirm_count(p) < 2; /* refused: the dialog stays */
+        return answered || shown(p->glass_win);
+    }
+    if (strcmp(c, "care-expect-not-read") == 0) {
+        if (p->busy || p->serial != p->confirm_serial || shown(p->glass_win) ||
+            (shown(p->confirm_win) && gtk_widget_get_sensitive(p->confirm_ok))) {
+            char *m = g_strdup_printf("a read %s (busy=%d, calls since the dialog opened: %u, Open record %s)",
+                                      p->busy ? "is in flight" : "was started or offered", (int)p->busy,
+                                      p->serial - p->confirm_serial,
+                                      p->confirm_ok && gtk_widget_get_sensitive(p->confirm_ok) ? "enabled" : "disabled");
+            fail(s, m);
+            g_free(m);
+            return false;
+        }
+        desk_log(s->d, "care-not-read id=%" PRIu64 " confirmed=%d dialog=%d open_enabled=0", t->id,
+                 care_confirm_count(p), (int)shown(p->confirm_win));
+        return true;
+    }
     if (strcmp(c, "care-glass") == 0)
         return answered;
     if (strcmp(c, "care-close") == 0)
@@ -613,7 +684,9 @@ static bool step_start(script_t *s, step_t *st)
             }
         } else if (g_str_has_prefix(c, "care-") || strcmp(c, "wait-care") == 0) {
             return care_step_start(s, st, t);
-        } else if (strcmp(c, "screenshot") == 0 || strcmp(c, "screenshot-care") == 0) {
+        } else if (strcmp(c, "screenshot-care-confirm") == 0 && !shown(t->care->confirm_win)) {
+            fail(s, "the confirm-identity dialog is not open");
+        } else if (g_str_has_prefix(c, "screenshot")) {
             int n = gtk_notebook_page_num(GTK_NOTEBOOK(d->notebook), t->page);
             gtk_notebook_set_current_page(GTK_NOTEBOOK(d->notebook), n);
             gtk_notebook_set_current_page(GTK_NOTEBOOK(t->side_nb), c[10] == '-' ? 3 : 0);
@@ -661,10 +734,11 @@ static bool step_done(script_t *s, step_t *st)
     }
     if (strcmp(c, "wait-offer") == 0)
         return d->offers && ((offer_card_t *)d->offers->data)->drawn_logged;
-    if (strcmp(c, "screenshot") == 0 || strcmp(c, "screenshot-care") == 0) {
+    if (g_str_has_prefix(c, "screenshot")) {
         if (!s->waited)
             return false;
-        if (ui_save_png(d, st->arg) != 0) {
+        inc_tab_t *t = strcmp(c, "screenshot-care-confirm") == 0 ? tab(s) : NULL;
+        if (ui_save_png_dialog(d, t ? t->care->confirm_win : NULL, st->arg) != 0) {
             fail(s, "could not save the screenshot");
             return false;
         }

@@ -34,6 +34,10 @@ static const char css[] =
     ".care-flag { padding: 0 6px; background: #862e9c; color: #ffffff; font-weight: bold; border-radius: 3px; }"
     ".care-hint { color: #495057; font-size: 9pt; }"
     ".care-fuzzy { color: #d9480f; font-size: 9pt; font-weight: bold; }"
+    ".care-same { color: #2b8a3e; font-weight: bold; }"
+    ".care-differs { padding: 0 4px; background: #ffe3e3; color: #c92a2a; font-weight: bold; }"
+    ".care-confirm-head { font-weight: bold; }"
+    ".care-confirm-rec { font-weight: bold; }"
     ".rule-error { color: #c92a2a; font-weight: bold; }"
     ".rule-ok { color: #2b8a3e; }"
     ".conv { font-size: 11pt; }";
@@ -866,13 +870,32 @@ void ui_outbox_flush(desk_t *d)
 
 int ui_save_png(desk_t *d, const char *path)
 {
+    return ui_save_png_dialog(d, NULL, path);
+}
+
+/* The main window; with a dialog, the window dimmed and the dialog drawn
+ * over its centre (as a window manager would place it). */
+int ui_save_png_dialog(desk_t *d, GtkWidget *dialog, const char *path)
+{
     GtkWidget *w = GTK_WIDGET(d->win);
     int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
     if (width <= 0 || height <= 0)
         return -1;
+    int dw = dialog ? gtk_widget_get_width(dialog) : 0, dh = dialog ? gtk_widget_get_height(dialog) : 0;
+    if (dialog && (dw <= 0 || dh <= 0))
+        return -1;
     GdkPaintable *p = gtk_widget_paintable_new(w);
     GtkSnapshot *s = gtk_snapshot_new();
     gdk_paintable_snapshot(p, s, width, height);
+    if (dialog) {
+        gtk_snapshot_append_color(s, &(GdkRGBA){ 0, 0, 0, 0.35f }, &GRAPHENE_RECT_INIT(0, 0, (float)width, (float)height));
+        GdkPaintable *dp = gtk_widget_paintable_new(dialog);
+        gtk_snapshot_save(s);
+        gtk_snapshot_translate(s, &GRAPHENE_POINT_INIT((float)(MAX(0, width - dw) / 2), (float)(MAX(0, height - dh) / 2)));
+        gdk_paintable_snapshot(dp, s, dw, dh);
+        gtk_snapshot_restore(s);
+        g_object_unref(dp);
+    }
     GskRenderNode *node = gtk_snapshot_free_to_node(s);
     int rc = -1;
     if (node) {

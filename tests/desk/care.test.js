@@ -4,7 +4,10 @@
 //
 //   the desk (xvfb-run) accepts an incident, searches the cache (Carefield,
 //     1984-03-07: an open record and a restricted one with the same name),
-//     opens the open one: the stale legal status is flagged on screen
+//     opens the open one: the confirm-identity dialog comes first, nothing
+//     ticked; one identifier is not enough (nothing read: no READ in the
+//     audit trail, no read in the desk's log), two are; the stale legal
+//     status is flagged on screen
 //   it shares two parts (risks, crisis plan) with its own words; the operator's
 //     console receives the SHARE message with the parts' names and the words,
 //     and nothing from the record (a marker in the crisis plan, the NHS number);
@@ -13,9 +16,12 @@
 //   meanwhile bin/mhtas-cli, as the same practitioner: search, summary (STALE
 //     flag; PERMISSION_DENIED for the restricted record, then break-glass),
 //     share; as the supervisor: audit
-//   the desk opens the restricted record through the break-glass dialog: the
-//     restricted banner shows (desk-care-restricted.png); the audit trail has
-//     the break-glass
+//   the desk opens the restricted record: the confirm-identity dialog shows
+//     where it differs from the police details (the given name, the NHS
+//     number) and where it matches (desk-care-confirm.png); Cancel goes back
+//     to the results; confirmed again (date of birth, postcode), then the
+//     break-glass dialog: the restricted banner shows (desk-care-restricted.png);
+//     the audit trail has the break-glass
 //   Redis is killed: the desk's next search shows UNAVAILABLE in its error bar,
 //     and the desk goes on advising and proposing the outcome to CLOSED
 //   nothing the desk printed and nothing it wrote to disk holds a name, date
@@ -39,6 +45,7 @@ const { Desk, DESK_BIN, which, deskEnv, stopDesk } = require('./lib/desk');
 const CLI_BIN = process.env.MHTAS_CLI ? path.resolve(process.env.MHTAS_CLI) : path.join(REPO_ROOT, 'bin', 'mhtas-cli');
 const SHOT = path.join(REPO_ROOT, 'tests', 'desk', 'screenshots', 'desk-care.png');
 const SHOT_RESTRICTED = path.join(REPO_ROOT, 'tests', 'desk', 'screenshots', 'desk-care-restricted.png');
+const SHOT_CONFIRM = path.join(REPO_ROOT, 'tests', 'desk', 'screenshots', 'desk-care-confirm.png');
 const MARKER = 'Zebra-crossing-calms-him'; // crisis-plan content that must reach nobody but practitioners
 const [NHS_A, NHS_B] = testNumbers(2, 8200);
 const DOB = '1984-03-07';
@@ -46,6 +53,7 @@ const SHARE_TEXT = 'Known to the crisis team. Approach calmly, one officer speak
 const CLI_SHARE = 'Legal status checked: no detention in force.';
 const GLASS_TEXT = 'Restricted record needed: risk to life reported at scene';
 const CLI_DONE = 'CLI checks done';
+const AUDIT_CHECKED = 'Audit checked before the read';
 const REDIS_DOWN = 'Cache went down';
 const ADVICE = 'Advice while the care record is unavailable: keep one officer talking, crisis team informed';
 
@@ -168,6 +176,7 @@ test('the desk searches, reads (stale flagged), shares two parts, breaks the gla
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mhtas-desk-care-'));
   fs.rmSync(SHOT, { force: true });
   fs.rmSync(SHOT_RESTRICTED, { force: true });
+  fs.rmSync(SHOT_CONFIRM, { force: true });
   const script = path.join(tmp, 'script.txt');
   fs.writeFileSync(
     script,
@@ -175,14 +184,24 @@ test('the desk searches, reads (stale flagged), shares two parts, breaks the gla
       'start-shift',
       'accept-first-offer',
       `care-search Carefield ${DOB}`,
+      '# Open asks for two identifiers confirmed first: one is not enough',
       'care-open-first unrestricted',
+      'care-confirm dob',
+      'care-expect-not-read',
+      `wait-message ${AUDIT_CHECKED}`,
+      'care-confirm name,dob',
       'wait-care',
       'care-expect-stale LEGAL_STATUS',
       `care-share RISKS,CRISIS_PLAN ${SHARE_TEXT}`,
       `screenshot-care ${SHOT}`,
       `wait-message ${CLI_DONE}`,
-      '# the restricted record: Open brings up the break-glass dialog',
+      '# the restricted record: confirm identity (Cancel once), then the break-glass dialog',
       'care-open-first restricted',
+      'care-confirm dob',
+      `screenshot-care-confirm ${SHOT_CONFIRM}`,
+      'care-confirm cancel',
+      'care-open-first restricted',
+      'care-confirm dob,address',
       `care-glass RESTRICTED_RECORD ${GLASS_TEXT}`,
       'wait-care',
       'care-expect-restricted',
@@ -209,19 +228,45 @@ test('the desk searches, reads (stale flagged), shares two parts, breaks the gla
   const details = sampleDetails({
     policeRef: 'GMP-20261123-0951',
     borough: 'Manchester',
-    person: { familyName: 'Carefield', givenNames: 'Ann', dateOfBirth: DOB, postcode: 'BL1 4AA' },
+    person: {
+      familyName: 'Carefield',
+      givenNames: 'Ann',
+      dateOfBirth: DOB,
+      address: '12 Oak Road, Bolton',
+      postcode: 'BL1 4AA',
+      nhsNumber: NHS_A,
+    },
   });
   const inc = (await op.call('raiseIncident', { details, idempotencyKey: 'desk-care-1' })).incident;
   await desk.waitLine(new RegExp(`^MHTAS_DESK tab-open id=${inc.id} `), 10000);
+  const id = String(inc.id);
+  // The hub's READ rows for this incident (the supervisor, through the CLI).
+  const reads = () =>
+    cliOk('sup.one', 'audit', '--user', 'p.a', '--incident', id)
+      .split('\n')
+      .filter((l) => l.startsWith('seq=') && l.includes('action=READ'));
+  const lineAt = (re) => desk.lines.findIndex((l) => re.test(l));
 
-  // ---- search, read: the stale legal status is flagged on screen
+  // ---- search; Open: confirm two identifiers first, one is not enough
   const found = await desk.waitLine(new RegExp(`^MHTAS_DESK care-search id=${inc.id} status=OK results=(\\d+) restricted=(\\d+)`), 10000);
   assert.ok(Number(found[1]) >= 2, `results ${found[1]}`);
   assert.ok(Number(found[2]) >= 1, 'the restricted record is among the results, flagged');
+  await desk.waitLine(new RegExp(`^MHTAS_DESK care-confirm-dialog id=${inc.id} same=4 differs=0 unknown=0 restricted=0 glass=0$`), 10000);
+  await desk.waitLine(new RegExp(`^MHTAS_DESK care-confirm id=${inc.id} confirmed=1 refused=1$`), 5000);
+  await desk.waitLine(new RegExp(`^MHTAS_DESK care-not-read id=${inc.id} confirmed=1 dialog=1 open_enabled=0$`), 5000);
+  assert.equal(lineAt(/ care-read /), -1, 'the desk read nothing with one identifier confirmed');
+  assert.deepEqual(reads(), [], 'no READ in the audit trail with one identifier confirmed');
+  await op.call('postMessage', { incidentId: inc.id, text: AUDIT_CHECKED, clientMsgId: 'desk-care-audit-checked' });
+
+  // ---- two identifiers: read; the stale legal status is flagged on screen
+  await desk.waitLine(new RegExp(`^MHTAS_DESK care-confirm id=${inc.id} confirmed=2 differs=0 then=read$`), 10000);
   const read = await desk.waitLine(new RegExp(`^MHTAS_DESK care-read id=${inc.id} status=OK restricted=0 stale=(\\S+) stale_flagged=(\\S+) glass=0 audit_seq=(\\d+)`), 10000);
   assert.equal(read[1], 'LEGAL_STATUS', 'the hub reports the legal status stale');
   assert.equal(read[2], 'LEGAL_STATUS', 'the desk flags it on screen');
   await desk.waitLine(/^MHTAS_DESK care-stale-flagged id=\d+ parts=LEGAL_STATUS$/, 5000);
+  const firstReads = reads();
+  assert.equal(firstReads.length, 1, `one READ once two identifiers were confirmed:\n${firstReads.join('\n')}`);
+  assert.ok(firstReads[0].includes(`nhs=${NHS_A}`), firstReads[0]);
 
   // ---- the share reaches the operator: the words and the parts' names, nothing from the record
   const share = await op.waitFor(
@@ -238,7 +283,6 @@ test('the desk searches, reads (stale flagged), shares two parts, breaks the gla
   await desk.waitLine(/^MHTAS_DESK screenshot path=.*desk-care\.png$/, 10000);
 
   // ---- the CLI, as the same practitioner, on the same incident
-  const id = String(inc.id);
   const search = cliOk('p.a', 'search', id, 'Carefield', DOB, '--postcode', 'BL1 4AA');
   assert.match(search, /^status=OK count=(\d+)/);
   assert.ok(search.includes(`NHS ${NHS_A.slice(0, 3)} ${NHS_A.slice(3, 6)} ${NHS_A.slice(6)}`), search);
@@ -260,8 +304,21 @@ test('the desk searches, reads (stale flagged), shares two parts, breaks the gla
   assert.equal(usage.status, 2, 'an unknown part is a usage error');
   await op.call('postMessage', { incidentId: inc.id, text: CLI_DONE, clientMsgId: 'desk-care-cli-done' });
 
-  // ---- break-glass in the desk: the restricted record, with its banner
+  // ---- break-glass in the desk: confirm identity first (the given name and
+  // the NHS number differ from the police details), Cancel, again, then the
+  // break-glass dialog and the restricted record with its banner
+  const dialog = new RegExp(`^MHTAS_DESK care-confirm-dialog id=${inc.id} same=2 differs=2 unknown=0 restricted=1 glass=1$`);
+  await desk.waitLine(dialog, 10000);
+  await desk.waitLine(/^MHTAS_DESK screenshot path=.*desk-care-confirm\.png$/, 10000);
+  await desk.waitLine(new RegExp(`^MHTAS_DESK care-confirm id=${inc.id} confirmed=1 cancelled=1$`), 5000);
+  const confirmed = await desk.waitLine(new RegExp(`^MHTAS_DESK care-confirm id=${inc.id} confirmed=2 differs=0 then=break-glass$`), 10000);
   await desk.waitLine(new RegExp(`^MHTAS_DESK care-glass-dialog id=${inc.id} for=read`), 10000);
+  const confirmedAt = desk.lines.indexOf(confirmed[0]);
+  assert.ok(lineAt(new RegExp(`^MHTAS_DESK care-confirm id=${inc.id} confirmed=1 cancelled=1$`)) < confirmedAt, 'cancelled, then confirmed');
+  assert.ok(
+    confirmedAt < lineAt(new RegExp(`^MHTAS_DESK care-glass-dialog id=${inc.id} for=read`)),
+    'the break-glass dialog comes after the identity is confirmed',
+  );
   await desk.waitLine(new RegExp(`^MHTAS_DESK care-read id=${inc.id} status=OK restricted=1 .* glass=1`), 10000);
   await desk.waitLine(new RegExp(`^MHTAS_DESK care-restricted-shown id=${inc.id}`), 5000);
   await desk.waitLine(new RegExp(`^MHTAS_DESK care-closed id=${inc.id}`), 5000);
@@ -307,6 +364,9 @@ test('the desk searches, reads (stale flagged), shares two parts, breaks the gla
   assert.ok(width >= 1000 && height >= 600, `screenshot is ${width}x${height}`);
   assert.ok(png.length > 30000, `screenshot is only ${png.length} bytes`);
   assert.ok(fs.statSync(SHOT_RESTRICTED).size > 30000, 'the restricted-record screenshot was saved');
+  const confirmPng = fs.readFileSync(SHOT_CONFIRM);
+  assert.equal(confirmPng.subarray(1, 4).toString('latin1'), 'PNG', 'the confirm-identity screenshot is a PNG');
+  assert.ok(confirmPng.length > 30000, `the confirm-identity screenshot is only ${confirmPng.length} bytes`);
 
   // ---- nothing personal in the desk's output, nothing of the record on disk
   const printed = desk.lines.join('\n') + desk.stderr;
