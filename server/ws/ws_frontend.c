@@ -123,8 +123,11 @@ struct ws_frontend {
     lws_retry_bo_t retry;
     uv_timer_t sweep;  /* deadlines of every socket: see sweep_cb */
     bool sweep_init;
-    uv_idle_t flush;   /* writes the turn's output: see flush_cb */
+    uv_prepare_t flush; /* writes the turn's output: see flush_cb */
+    uv_check_t after_poll;
+    uv_idle_t kick;    /* keeps the loop from blocking with output unwritten */
     bool flush_init;
+    bool flushed;      /* flush_cb has run since the last poll */
     ws_conn_t *flush_head;
     ws_conn_t *conns;
     size_t n_conns;
@@ -191,10 +194,8 @@ static void conn_set_state(ws_conn_t *c, ws_state_t s)
  *
  * Every reply and event is encoded once, straight into a complete WebSocket
  * frame at the end of the connection's output buffer, and the connection is
- * put on fe->flush_head. Once per loop turn flush_cb (a uv_idle_t: it runs at
- * the start of the next turn, before the loop blocks, so output made anywhere
- * in a turn -- I/O callbacks, timers, other front ends' prepare hooks -- is
- * written before the loop waits again) writes each such buffer with ONE
+ * put on fe->flush_head. Once per loop turn, just before the loop polls,
+ * flush_cb (a uv_prepare_t, always active) writes each such buffer with ONE
  * lws_write(LWS_WRITE_RAW): one send() per socket per turn however many
  * frames it holds, and no POLLOUT round trip.
  *
@@ -209,11 +210,22 @@ static void conn_set_state(ws_conn_t *c, ws_state_t s)
  * new write may start until lws has drained it, and we ask for WRITEABLE,
  * which lws calls only once its own buffer is empty; conn_writeable writes
  * whatever has accumulated meanwhile. Closing still goes through WRITEABLE
- * (see conn_writeable). */
+ * (see conn_writeable).
+ *
+ * Order within a turn: flush_cb was started before the gRPC front end's
+ * flush, which restarts its own prepare hook each turn and so runs first:
+ * an operator's message reaches the practitioner before the copies to the
+ * other consoles are sent. Output made after flush_cb in the same turn
+ * (check or close callbacks) starts `kick`, an idle hook whose only effect
+ * is that the next poll does not block, so it is written at the start of
+ * the next turn. */
 
 #define WS_KEEP_OUT_BUF 65536 /* larger output buffers are freed once written */
 
-static void flush_cb(uv_idle_t *h);
+static void kick_cb(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+}
 
 static void out_free(ws_conn_t *c)
 {
@@ -247,8 +259,8 @@ static void flush_schedule(ws_conn_t *c)
         lws_callback_on_writable(c->wsi);
         return;
     }
-    if (fe->flush_head == NULL)
-        uv_idle_start(&fe->flush, flush_cb);
+    if (fe->flushed && fe->flush_head == NULL)
+        uv_idle_start(&fe->kick, kick_cb);
     c->flush_queued = true;
     c->flush_prev = NULL;
     c->flush_next = fe->flush_head;
@@ -287,7 +299,13 @@ static void conn_abandon_output(ws_conn_t *c)
     c->dropping = true;
 }
 
-static void flush_cb(uv_idle_t *h)
+static void after_poll_cb(uv_check_t *h)
+{
+    ws_frontend_t *fe = h->data;
+    fe->flushed = false;
+}
+
+static void flush_cb(uv_prepare_t *h)
 {
     ws_frontend_t *fe = h->data;
     ws_conn_t *c;
@@ -302,7 +320,7 @@ static void flush_cb(uv_idle_t *h)
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         }
     }
-    uv_idle_stop(h);
+    fe->flushed = true;
 }
 
 /* Starts closing: the queued frames are still written, then the close frame
@@ -1343,8 +1361,13 @@ int ws_frontend_start(ws_frontend_t *fe, const char *host, int port, int *bound_
     fe->sweep.data = fe;
     fe->sweep_init = true;
     uv_timer_start(&fe->sweep, sweep_cb, WS_SWEEP_MS, WS_SWEEP_MS);
-    uv_idle_init(fe->loop, &fe->flush);
+    uv_prepare_init(fe->loop, &fe->flush);
     fe->flush.data = fe;
+    uv_prepare_start(&fe->flush, flush_cb);
+    uv_check_init(fe->loop, &fe->after_poll);
+    fe->after_poll.data = fe;
+    uv_check_start(&fe->after_poll, after_poll_cb);
+    uv_idle_init(fe->loop, &fe->kick);
     fe->flush_init = true;
     hub_log(HUB_LOG_INFO, "ws", "event=listen host=%s port=%d", host ? host : "*", p);
     return 0;
@@ -1361,8 +1384,12 @@ static void flush_stop(ws_frontend_t *fe)
         if (c->live && c->out_len)
             lws_callback_on_writable(c->wsi);
     }
-    uv_idle_stop(&fe->flush);
+    uv_prepare_stop(&fe->flush);
     uv_close((uv_handle_t *)&fe->flush, NULL);
+    uv_check_stop(&fe->after_poll);
+    uv_close((uv_handle_t *)&fe->after_poll, NULL);
+    uv_idle_stop(&fe->kick);
+    uv_close((uv_handle_t *)&fe->kick, NULL);
     fe->flush_init = false;
 }
 
