@@ -163,7 +163,7 @@ $(BINDIR)/mhtas-relay: $(RELAY_OBJ) $(RELAY_LIB) $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BINDIR)/mhtas-pei-sim: $(BUILD)/tools/pei_sim.o $(RELAY_LIB)
+$(BINDIR)/mhtas-pei-sim: $(BUILD)/tools/pei_sim.o $(RELAY_LIB) $(SERVER_LIB)
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

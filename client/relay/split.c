@@ -1,6 +1,8 @@
 /* split.c -- see split.h. Pure functions only. */
 #include "split.h"
 
+#include "util/utf8.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,45 +13,14 @@
  * point, or -1 for an invalid or truncated sequence (one byte consumed). */
 static long utf8_next(const unsigned char *s, size_t n, size_t *i)
 {
-    unsigned c = s[*i];
-    if (c < 0x80) {
-        (*i)++;
-        return c;
-    }
-    int len;
-    long cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
+    uint32_t cp;
+    size_t len = hub_utf8_decode(s + *i, n - *i, &cp);
+    if (len == 0) {
         (*i)++;
         return -1;
     }
-    if (*i + (size_t)len > n) {
-        (*i)++;
-        return -1;
-    }
-    for (int k = 1; k < len; k++) {
-        unsigned cc = s[*i + (size_t)k];
-        if ((cc & 0xC0) != 0x80) {
-            (*i)++;
-            return -1;
-        }
-        cp = (cp << 6) | (cc & 0x3F);
-    }
-    /* overlong forms, surrogates, beyond U+10FFFF */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        (*i)++;
-        return -1;
-    }
-    *i += (size_t)len;
-    return cp;
+    *i += len;
+    return (long)cp;
 }
 
 size_t relay_utf8_chars(const char *s)

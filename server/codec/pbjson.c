@@ -18,6 +18,7 @@
  * form Status.field documents, e.g. "details.person.age_years".
  */
 #include "codec/pbjson.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <float.h>
@@ -72,40 +73,6 @@ static size_t elem_size(ProtobufCType type)
         return sizeof(ProtobufCMessage *);
     }
     return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if the
- * bytes there are not valid UTF-8 (overlongs, surrogates, > U+10FFFF). */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
 }
 
 /* Writes the lowerCamelCase JSON name of a proto field name (protoc's
@@ -229,7 +196,7 @@ static void sb_json_string(sb_t *b, const char *s, size_t n)
             sb_put(b, s + i, j - i);
             i = j;
         } else {
-            size_t l = utf8_seq_len(u + i, n - i);
+            size_t l = hub_utf8_decode(u + i, n - i, NULL);
             if (l == 0) {
                 sb_put(b, "\xEF\xBF\xBD", 3);
                 i++;
@@ -558,7 +525,7 @@ static const char *snippet(const char *s, size_t n, char out[64])
     size_t o = 0, i = 0;
     while (i < n && o < 48) {
         unsigned char c = (unsigned char)s[i];
-        size_t l = utf8_seq_len((const unsigned char *)s + i, n - i);
+        size_t l = hub_utf8_decode((const unsigned char *)s + i, n - i, NULL);
         if (l == 0 || c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
             out[o++] = '?';
             i++;
@@ -1063,7 +1030,7 @@ static void sanitize_utf8(char *s)
 {
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq_len((unsigned char *)s + i, n - i);
+        size_t l = hub_utf8_decode((unsigned char *)s + i, n - i, NULL);
         if (l == 0 || (unsigned char)s[i] < 0x20) {
             s[i] = '?';
             l = 1;
