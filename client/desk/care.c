@@ -442,27 +442,47 @@ static GtkWidget *window_for(care_panel_t *p)
     return r && GTK_IS_WINDOW(r) ? GTK_WIDGET(r) : GTK_WIDGET(p->desk->win);
 }
 
-static void build_glass(care_panel_t *p)
+/* A modal dialog over the panel's window: hidden (not destroyed) on close,
+ * with a padded vertical box as its content, returned in *box. */
+static GtkWidget *modal_new(care_panel_t *p, const char *title, int width, GtkWidget **box)
 {
     GtkWidget *w = gtk_window_new();
-    gtk_window_set_title(GTK_WINDOW(w), "Break the glass");
+    gtk_window_set_title(GTK_WINDOW(w), title);
     gtk_window_set_modal(GTK_WINDOW(w), TRUE);
     gtk_window_set_transient_for(GTK_WINDOW(w), GTK_WINDOW(window_for(p)));
     gtk_window_set_hide_on_close(GTK_WINDOW(w), TRUE);
-    gtk_window_set_default_size(GTK_WINDOW(w), 520, -1);
+    gtk_window_set_default_size(GTK_WINDOW(w), width, -1);
     GtkWidget *v = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
     gtk_widget_set_margin_start(v, 14);
     gtk_widget_set_margin_end(v, 14);
     gtk_widget_set_margin_top(v, 14);
     gtk_widget_set_margin_bottom(v, 14);
-    GtkWidget *title = gtk_label_new(NULL);
-    gtk_label_set_markup(GTK_LABEL(title), "<span size='large' weight='bold'>Break the glass</span>");
-    gtk_label_set_xalign(GTK_LABEL(title), 0);
-    gtk_box_append(GTK_BOX(v), title);
-    p->glass_note = gtk_label_new("");
-    gtk_label_set_wrap(GTK_LABEL(p->glass_note), TRUE);
-    gtk_label_set_xalign(GTK_LABEL(p->glass_note), 0);
-    gtk_box_append(GTK_BOX(v), p->glass_note);
+    *box = v;
+    return w;
+}
+
+/* A large bold heading, then a wrapped note label (returned) for the
+ * dialog's changing explanation. */
+static GtkWidget *heading_and_note(GtkWidget *v, const char *heading)
+{
+    GtkWidget *h = gtk_label_new(NULL);
+    char *m = g_markup_printf_escaped("<span size='large' weight='bold'>%s</span>", heading);
+    gtk_label_set_markup(GTK_LABEL(h), m);
+    g_free(m);
+    gtk_label_set_xalign(GTK_LABEL(h), 0);
+    gtk_box_append(GTK_BOX(v), h);
+    GtkWidget *note = gtk_label_new("");
+    gtk_label_set_wrap(GTK_LABEL(note), TRUE);
+    gtk_label_set_xalign(GTK_LABEL(note), 0);
+    gtk_box_append(GTK_BOX(v), note);
+    return note;
+}
+
+static void build_glass(care_panel_t *p)
+{
+    GtkWidget *v;
+    GtkWidget *w = modal_new(p, "Break the glass", 520, &v);
+    p->glass_note = heading_and_note(v, "Break the glass");
     GtkWidget *rl = gtk_label_new("Reason");
     gtk_label_set_xalign(GTK_LABEL(rl), 0);
     gtk_box_append(GTK_BOX(v), rl);
@@ -1270,18 +1290,9 @@ static GtkWidget *cell(const char *text, const char *css)
 
 static void build_confirm(care_panel_t *p)
 {
-    GtkWidget *w = gtk_window_new();
-    gtk_window_set_title(GTK_WINDOW(w), "Confirm identity");
-    gtk_window_set_modal(GTK_WINDOW(w), TRUE);
-    gtk_window_set_transient_for(GTK_WINDOW(w), GTK_WINDOW(window_for(p)));
-    gtk_window_set_hide_on_close(GTK_WINDOW(w), TRUE);
-    gtk_window_set_default_size(GTK_WINDOW(w), 860, -1);
+    GtkWidget *v;
+    GtkWidget *w = modal_new(p, "Confirm identity", 860, &v);
     g_signal_connect(w, "close-request", G_CALLBACK(on_confirm_close), p);
-    GtkWidget *v = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
-    gtk_widget_set_margin_start(v, 14);
-    gtk_widget_set_margin_end(v, 14);
-    gtk_widget_set_margin_top(v, 14);
-    gtk_widget_set_margin_bottom(v, 14);
     p->confirm_title = gtk_label_new(NULL);
     gtk_label_set_xalign(GTK_LABEL(p->confirm_title), 0);
     gtk_box_append(GTK_BOX(v), p->confirm_title);
@@ -1704,27 +1715,11 @@ static void on_share_cancel(GtkButton *b, gpointer data)
 
 static void build_share(care_panel_t *p)
 {
-    GtkWidget *w = gtk_window_new();
     char *title = g_strdup_printf("Share with police \u2014 %s", ref_of(p));
-    gtk_window_set_title(GTK_WINDOW(w), title);
+    GtkWidget *v;
+    GtkWidget *w = modal_new(p, title, 560, &v);
     g_free(title);
-    gtk_window_set_modal(GTK_WINDOW(w), TRUE);
-    gtk_window_set_transient_for(GTK_WINDOW(w), GTK_WINDOW(window_for(p)));
-    gtk_window_set_hide_on_close(GTK_WINDOW(w), TRUE);
-    gtk_window_set_default_size(GTK_WINDOW(w), 560, -1);
-    GtkWidget *v = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
-    gtk_widget_set_margin_start(v, 14);
-    gtk_widget_set_margin_end(v, 14);
-    gtk_widget_set_margin_top(v, 14);
-    gtk_widget_set_margin_bottom(v, 14);
-    GtkWidget *h = gtk_label_new(NULL);
-    gtk_label_set_markup(GTK_LABEL(h), "<span size='large' weight='bold'>Share with the police: minimum necessary</span>");
-    gtk_label_set_xalign(GTK_LABEL(h), 0);
-    gtk_box_append(GTK_BOX(v), h);
-    p->share_note = gtk_label_new("");
-    gtk_label_set_wrap(GTK_LABEL(p->share_note), TRUE);
-    gtk_label_set_xalign(GTK_LABEL(p->share_note), 0);
-    gtk_box_append(GTK_BOX(v), p->share_note);
+    p->share_note = heading_and_note(v, "Share with the police: minimum necessary");
     GtkWidget *g = gtk_grid_new();
     gtk_grid_set_column_spacing(GTK_GRID(g), 16);
     for (int i = 1; i < CARE_NPARTS; i++) {
