@@ -24,44 +24,24 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 
 const { startHub, REPO_ROOT } = require('../lib/hub');
 const { GrpcClient, is, grpcErrorText } = require('../lib/clients');
 const { sampleDetails, practitionerOnShift, closeAll } = require('../lib/fixture');
+const { RedisServer, nhsWithCheck, testNumbers } = require('../lib/redis');
 
 const BINDIR = process.env.MHTAS_BINDIR || path.join(REPO_ROOT, 'bin');
 const MARKER = 'Zebra-crossing-calms-him'; // a crisis-plan string that must reach nobody but practitioners
 
 let hub;
-let redis = null;
-let redisPort = 0;
-let redisDir = '';
+const redis = new RedisServer();
 const opened = [];
 
 // ------------------------------------------------------------------ helpers
 
-function nhsWithCheck(nine) {
-  let sum = 0;
-  for (let i = 0; i < 9; i++) sum += Number(nine[i]) * (10 - i);
-  let c = 11 - (sum % 11);
-  if (c === 11) c = 0;
-  return c === 10 ? null : nine + String(c);
-}
-
-// Valid NHS numbers in the never-issued 999 range.
-function testNumbers(n) {
-  const out = [];
-  for (let i = 7100; out.length < n; i++) {
-    const x = nhsWithCheck(`999${String(i).padStart(6, '0')}`);
-    if (x) out.push(x);
-  }
-  return out;
-}
 const [NHS_A, NHS_B, NHS_C] = testNumbers(3);
 const WRONG_CHECK = NHS_A.slice(0, 9) + String((Number(NHS_A[9]) + 1) % 10);
 
@@ -95,81 +75,22 @@ function person(nhs, given, { restricted = false } = {}) {
   };
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function ping(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const done = (ok) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
-    });
-  });
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startRedis() {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise((r) => child.once('exit', r));
-  child.once('error', (e) => (err += String(e)));
-  for (let i = 0; i < 100; i++) {
-    if (await ping(redisPort)) {
-      redis = { child, exited };
-      return;
-    }
-    if (child.exitCode !== null) break;
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not start on port ${redisPort}: ${err}`);
+  await redis.start();
 }
 
 async function killRedis() {
-  if (!redis) return;
-  redis.child.kill('SIGKILL');
-  await redis.exited;
-  redis = null;
+  await redis.kill();
 }
 
 // Loads 200 generated people plus our three (A and B share a name and date
 // of birth; B is restricted; C is another Carefield born elsewhen).
 function loadPeople() {
-  const gen = spawnSync(path.join(BINDIR, 'mhtas-gen-people'), ['--count', '200', '--seed', '30'], { encoding: 'utf8' });
-  assert.equal(gen.status, 0, `mhtas-gen-people: ${gen.stderr}`);
   const c = person(NHS_C, 'Cara');
   c.patient.birthDate = '1990-01-01';
-  const ours = [person(NHS_A, 'Ann'), person(NHS_B, 'Beth', { restricted: true }), c].map((p) => JSON.stringify(p));
-  const input = gen.stdout + ours.join('\n') + '\n';
-  const imp = spawnSync(
-    path.join(BINDIR, 'mhtas-import'),
-    ['--host', '127.0.0.1', '--port', String(redisPort), '--no-progress', '-'],
-    { input, encoding: 'utf8' },
-  );
-  assert.equal(imp.status, 0, `mhtas-import: ${imp.stdout}\n${imp.stderr}`);
+  redis.load([person(NHS_A, 'Ann'), person(NHS_B, 'Beth', { restricted: true }), c], { generated: 200, seed: 30 });
 }
 
 function client(id) {
@@ -221,12 +142,7 @@ let incA; // held by p.a
 let incB; // held by p.b
 
 before(async () => {
-  const which = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  if (which.error || which.status !== 0) {
-    throw new Error('redis-server is not installed (apt-get install redis-server): this test needs a real Redis');
-  }
-  redisPort = await freePort();
-  redisDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mhtas-e2e-redis-'));
+  RedisServer.requireInstalled();
   await startRedis();
   loadPeople();
   hub = await startHub({
@@ -235,7 +151,7 @@ before(async () => {
     // Small journal segments: the snapshot at the clean restart of the last
     // test then archives several of them (the audit trail must survive it).
     sets: [
-      `cache.redis_port=${redisPort}`,
+      `cache.redis_port=${redis.port}`,
       'cache.stale_after_days=30',
       'cache.command_timeout_ms=500',
       'hub.journal_segment_bytes=4096',
@@ -269,8 +185,7 @@ after(async () => {
       await hub.stopChecked();
     }
   } finally {
-    await killRedis();
-    if (redisDir) fs.rmSync(redisDir, { recursive: true, force: true });
+    await redis.stop();
   }
 });
 
