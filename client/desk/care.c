@@ -478,6 +478,28 @@ static GtkWidget *heading_and_note(GtkWidget *v, const char *heading)
     return note;
 }
 
+/* The dialog's last row, right-aligned: Cancel, then the action button
+ * (its css class: "suggested-action" or "destructive-action", or NULL).
+ * *cancel_out (may be NULL) gets the Cancel button; returns the action. */
+static GtkWidget *action_row(GtkWidget *v, GCallback on_cancel, const char *ok_label, const char *ok_class,
+                             GCallback on_ok, care_panel_t *p, GtkWidget **cancel_out)
+{
+    GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
+    gtk_widget_set_halign(row, GTK_ALIGN_END);
+    GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
+    g_signal_connect(cancel, "clicked", on_cancel, p);
+    gtk_box_append(GTK_BOX(row), cancel);
+    GtkWidget *ok = gtk_button_new_with_mnemonic(ok_label);
+    if (ok_class)
+        gtk_widget_add_css_class(ok, ok_class);
+    g_signal_connect(ok, "clicked", on_ok, p);
+    gtk_box_append(GTK_BOX(row), ok);
+    gtk_box_append(GTK_BOX(v), row);
+    if (cancel_out)
+        *cancel_out = cancel;
+    return ok;
+}
+
 static void build_glass(care_panel_t *p)
 {
     GtkWidget *v;
@@ -495,16 +517,8 @@ static void build_glass(care_panel_t *p)
     gtk_entry_set_placeholder_text(GTK_ENTRY(p->glass_e), "e.g. the holder is unreachable and the person is on a bridge");
     g_signal_connect_swapped(p->glass_e, "activate", G_CALLBACK(care_glass_confirm), p);
     gtk_box_append(GTK_BOX(v), p->glass_e);
-    GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
-    gtk_widget_set_halign(row, GTK_ALIGN_END);
-    GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
-    g_signal_connect(cancel, "clicked", G_CALLBACK(on_glass_cancel), p);
-    gtk_box_append(GTK_BOX(row), cancel);
-    p->glass_ok = gtk_button_new_with_mnemonic("_Break the glass and continue");
-    gtk_widget_add_css_class(p->glass_ok, "destructive-action");
-    g_signal_connect(p->glass_ok, "clicked", G_CALLBACK(on_glass_ok), p);
-    gtk_box_append(GTK_BOX(row), p->glass_ok);
-    gtk_box_append(GTK_BOX(v), row);
+    p->glass_ok = action_row(v, G_CALLBACK(on_glass_cancel), "_Break the glass and continue", "destructive-action",
+                             G_CALLBACK(on_glass_ok), p, NULL);
     gtk_window_set_child(GTK_WINDOW(w), v);
     p->glass_win = w;
 }
@@ -1332,15 +1346,8 @@ static void build_confirm(care_panel_t *p)
     gtk_label_set_width_chars(GTK_LABEL(p->confirm_note), 80);
     gtk_label_set_xalign(GTK_LABEL(p->confirm_note), 0);
     gtk_box_append(GTK_BOX(v), p->confirm_note);
-    GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
-    gtk_widget_set_halign(row, GTK_ALIGN_END);
-    p->confirm_cancel = gtk_button_new_with_mnemonic("_Cancel");
-    g_signal_connect(p->confirm_cancel, "clicked", G_CALLBACK(on_confirm_cancel), p);
-    gtk_box_append(GTK_BOX(row), p->confirm_cancel);
-    p->confirm_ok = gtk_button_new_with_mnemonic("_Open record");
-    g_signal_connect(p->confirm_ok, "clicked", G_CALLBACK(on_confirm_ok), p);
-    gtk_box_append(GTK_BOX(row), p->confirm_ok);
-    gtk_box_append(GTK_BOX(v), row);
+    p->confirm_ok = action_row(v, G_CALLBACK(on_confirm_cancel), "_Open record", NULL, G_CALLBACK(on_confirm_ok), p,
+                               &p->confirm_cancel);
     gtk_window_set_child(GTK_WINDOW(w), v);
 
     GtkEventController *keys = gtk_shortcut_controller_new();
@@ -1752,16 +1759,8 @@ static void build_share(care_panel_t *p)
     gtk_grid_attach(GTK_GRID(fg), l2, 0, 1, 1, 1);
     gtk_grid_attach(GTK_GRID(fg), p->share_reason_e, 1, 1, 1, 1);
     gtk_box_append(GTK_BOX(v), fg);
-    GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
-    gtk_widget_set_halign(row, GTK_ALIGN_END);
-    GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
-    g_signal_connect(cancel, "clicked", G_CALLBACK(on_share_cancel), p);
-    gtk_box_append(GTK_BOX(row), cancel);
-    p->share_send = gtk_button_new_with_mnemonic("_Send to the police");
-    gtk_widget_add_css_class(p->share_send, "suggested-action");
-    g_signal_connect(p->share_send, "clicked", G_CALLBACK(on_share_send), p);
-    gtk_box_append(GTK_BOX(row), p->share_send);
-    gtk_box_append(GTK_BOX(v), row);
+    p->share_send = action_row(v, G_CALLBACK(on_share_cancel), "_Send to the police", "suggested-action",
+                               G_CALLBACK(on_share_send), p, NULL);
     gtk_window_set_child(GTK_WINDOW(w), v);
     p->share_win = w;
 }
