@@ -129,7 +129,7 @@ static void draft_save(inc_tab_t *t)
     gtk_text_buffer_get_bounds(t->draft, &a, &b);
     char *text = gtk_text_buffer_get_text(t->draft, &a, &b, FALSE);
     if (*text)
-        g_file_set_contents(t->draft_path, text, -1, NULL);
+        g_file_set_contents_full(t->draft_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, NULL);
     else
         g_remove(t->draft_path);
     g_free(text);
@@ -614,7 +614,11 @@ inc_tab_t *tab_open(desk_t *d, const Mhtas__V1__Incident *inc)
     t->desk = d;
     t->id = inc->id;
     t->msgs = g_ptr_array_new_with_free_func(pb_free);
-    char *drafts = g_build_filename(d->config_dir, "drafts", NULL);
+    /* Drafts may hold health data: they live in the user's runtime directory
+     * ($XDG_RUNTIME_DIR: a per-user tmpfs, mode 0700, emptied at logout and
+     * never backed up), not under ~/.config. They survive a dropped
+     * connection and a crash of the desk, not a reboot. */
+    char *drafts = g_build_filename(g_get_user_runtime_dir(), "mhtas-drafts", NULL);
     g_mkdir_with_parents(drafts, 0700);
     char *name = g_strdup_printf("%s-%" PRIu64 ".txt", d->user_id ? d->user_id : "me", inc->id);
     t->draft_path = g_build_filename(drafts, name, NULL);

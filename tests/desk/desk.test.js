@@ -91,6 +91,7 @@ test('the GTK desk client takes a real incident from offer to CLOSED under xvfb-
     ...process.env,
     MHTAS_TOKEN: hub.token('p.a'),
     XDG_CONFIG_HOME: path.join(tmp, 'config'),
+    XDG_RUNTIME_DIR: path.join(tmp, 'run'),
     GTK_A11Y: 'none',
     NO_AT_BRIDGE: '1',
   };
@@ -150,7 +151,12 @@ test('the GTK desk client takes a real incident from offer to CLOSED under xvfb-
   assert.ok(fs.statSync(SHOT_OFFER).size > 20000, 'the offer screenshot was saved');
 
   // ---- the draft with the inserted template survived on disk (typed text is kept)
-  const drafts = fs.readdirSync(path.join(tmp, 'config', 'mhtas', 'drafts'));
+  // Drafts live in the runtime directory (tmpfs in real life), owner-only.
+  const draftDir = path.join(tmp, 'run', 'mhtas-drafts');
+  const drafts = fs.readdirSync(draftDir);
+  assert.equal(fs.statSync(draftDir).mode & 0o777, 0o700, 'the drafts directory is owner-only');
+  for (const f of drafts) assert.equal(fs.statSync(path.join(draftDir, f)).mode & 0o777, 0o600, `${f} is owner-only`);
+  assert.ok(!fs.existsSync(path.join(tmp, 'config', 'mhtas', 'drafts')), 'no drafts under the config directory');
   assert.ok(drafts.some((f) => f === `p.a-${a.id}.txt`), `draft file for A kept: ${drafts}`);
 
   const ms = [drawnA, drawnB].map((m) => Number(m[1]));

@@ -103,10 +103,17 @@ class Desk {
   }
 }
 
-// The environment a desk runs in: its token, its own config directory,
-// no accessibility bus.
+// The environment a desk runs in: its token, its own config directory and
+// runtime directory (drafts; a sibling "run"), no accessibility bus.
 function deskEnv(token, configHome) {
-  return { ...process.env, MHTAS_TOKEN: token, XDG_CONFIG_HOME: configHome, GTK_A11Y: 'none', NO_AT_BRIDGE: '1' };
+  return {
+    ...process.env,
+    MHTAS_TOKEN: token,
+    XDG_CONFIG_HOME: configHome,
+    XDG_RUNTIME_DIR: path.join(path.dirname(configHome), 'run'),
+    GTK_A11Y: 'none',
+    NO_AT_BRIDGE: '1',
+  };
 }
 
 // Stops a desk (SIGTERM, then SIGKILL to its process group after 3 s).
