@@ -185,7 +185,7 @@ bench: $(BINDIR)/mhtas-hub $(BINDIR)/mhtas-loadtest
 	$(BINDIR)/mhtas-loadtest --hub $(BINDIR)/mhtas-hub --scenario loadtest/scenarios/saturation.conf --json build/bench-saturation.json
 
 # The care-summary cache against a real redis-server it starts itself.
-.PHONY: cache-test cache-bench kill-test
+.PHONY: cache-test cache-bench kill-test valgrind
 cache-test: $(BINDIR)/mhtas-import $(BINDIR)/mhtas-gen-people $(BUILD)/tests/cache/cache_redis_test
 	@MHTAS_BINDIR=$(BINDIR) tests/run-unit.sh $(BUILD)/tests/cache/cache_redis_test
 
@@ -209,6 +209,13 @@ test: deps
 
 e2e: all
 	@tests/run-e2e.sh $(BINDIR)/mhtas-hub
+
+# The hub under valgrind (memcheck: any error or definite leak fails) through
+# the end-to-end files that exercise most of it; make test runs this too.
+VALGRIND_E2E := 01-health 02-flow 03-auth 04-malformed 05-disconnect 06-grpc-interop 07-restart \
+                08-keepalive 30-care 40-relay-lines 41-relay-radio
+valgrind: all
+	@tests/run-e2e.sh $(BINDIR)/mhtas-hub valgrind $(VALGRIND_E2E)
 
 # The longer kill test: KILLS SIGKILLs (default 2000) of a hub under a steady
 # stream of outcomes; every acknowledged outcome must be there exactly once.

@@ -27,6 +27,7 @@ run "cache tests (real redis)" make --no-print-directory cache-test
 run "end-to-end tests" tests/run-e2e.sh bin/mhtas-hub
 run "browser tests (chromium)" tests/run-e2e.sh bin/mhtas-hub browser
 run "desktop client (GTK 4 under xvfb)" tests/desk/run.sh
+run "end-to-end tests, hub under valgrind" make --no-print-directory valgrind
 # The load test's own checks and a seconds-long smoke run: every leg must
 # complete without errors (timings are for `make bench`, never asserted).
 run "load test self-test" sh -c 'bin/mhtas-loadtest --self-test && echo "loadtest-selftest: 1 passed, 0 failed"'

@@ -26,8 +26,13 @@ const HUB_BIN = process.env.MHTAS_HUB
   : path.join(REPO_ROOT, 'bin', 'mhtas-hub');
 const PROTO_DIR = path.join(REPO_ROOT, 'proto');
 
-const READY_TIMEOUT_MS = Number(process.env.MHTAS_READY_TIMEOUT_MS || 10000);
-const STOP_TIMEOUT_MS = 5000;
+// MHTAS_HUB_WRAPPER runs the hub under a tool, e.g. "valgrind -q
+// --error-exitcode=99 --leak-check=full" (make valgrind): its errors make the
+// hub's exit status non-zero, which stopChecked() fails on.
+const HUB_WRAPPER = (process.env.MHTAS_HUB_WRAPPER || '').split(/\s+/).filter(Boolean);
+const SLOW = HUB_WRAPPER.length ? 10 : 1;
+const READY_TIMEOUT_MS = Number(process.env.MHTAS_READY_TIMEOUT_MS || 10000 * SLOW);
+const STOP_TIMEOUT_MS = 5000 * SLOW;
 
 // The allowed console origin every test uses; anything else is refused.
 const ALLOWED_ORIGIN = 'http://127.0.0.1:8080';
@@ -162,7 +167,9 @@ class Hub {
   // the command, config and stderr if it exits first or takes too long.
   _launch() {
     const args = this.args;
-    const child = spawn(HUB_BIN, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = HUB_WRAPPER.length
+      ? spawn(HUB_WRAPPER[0], [...HUB_WRAPPER.slice(1), HUB_BIN, ...args], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(HUB_BIN, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);
     this.runs += 1;
     if (this.runs > 1) this._stderr.push(`\n----- restart #${this.runs - 1} -----\n`);

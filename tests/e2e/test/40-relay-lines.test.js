@@ -58,6 +58,9 @@ async function dispatcher(name = 'dispatcher') {
   opened.push(d);
   const hello = await d.waitFor('HELLO ', 3000, 'the HELLO line');
   assert.match(hello, /^HELLO mhtas-relay 1 hub=(up|down) radio=off :/);
+  // A relay just started may still be connecting to the hub (slow machine,
+  // valgrind): wait for its announcement rather than assume.
+  if (hello.includes('hub=down')) await d.waitFor('EVENT HUB UP', 15000, 'the relay connected to the hub');
   return d;
 }
 
