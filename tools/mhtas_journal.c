@@ -45,6 +45,7 @@
 #include "codec/pbjson.h"
 #include "conf/conf.h"
 #include "core/core.h"
+#include "hub/hub_core_config.h"
 #include "journal/journal.h"
 #include "log/log.h"
 #include "util/alloc.h"
@@ -211,112 +212,13 @@ static int close_out(const opts_t *o, FILE *f)
 
 typedef struct state {
     hub_config_t *cfg;
-    core_config_t ccfg;
-    core_borough_t *cboroughs;
-    core_user_t *cusers;
+    hub_core_config_t ccfg; /* the config in the core's form, as the hub builds it */
     core_t *core;
     Mhtas__V1__JournalSnapshot *snap; /* every incident, from core_build_snapshot */
     journal_read_stats_t stats;
     char why[256]; /* why a callback refused */
     uint64_t bad_ticket;
 } state_t;
-
-static int index_of(char *const *names, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n && name; i++)
-        if (strcmp(names[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* The configuration in the core's form: the same translation as
- * server/hub/hub.c build_core_config (static there). Only the reference
- * data and sla_ms matter when nothing is routed, but the rest is kept
- * identical so restoring sees what the hub sees. */
-static int build_core_config(state_t *s, char *err, size_t errlen)
-{
-    static const char *const strategies[] = { "ringall", "leastrecent", "fewestcalls", "rrmemory", "linear", "random" };
-    const hub_config_t *cfg = s->cfg;
-    core_config_t *c = &s->ccfg;
-    memset(c, 0, sizeof *c);
-    if (cfg->n_boroughs > CORE_MAX_BOROUGHS || cfg->n_skills > CORE_MAX_SKILLS) {
-        snprintf(err, errlen, "at most %d boroughs and %d skills are supported", CORE_MAX_BOROUGHS, CORE_MAX_SKILLS);
-        return -1;
-    }
-    s->cboroughs = hub_calloc(cfg->n_boroughs ? cfg->n_boroughs : 1, sizeof *s->cboroughs);
-    s->cusers = hub_calloc(cfg->n_users ? cfg->n_users : 1, sizeof *s->cusers);
-    char **bnames = hub_calloc(cfg->n_boroughs ? cfg->n_boroughs : 1, sizeof *bnames);
-    if (s->cboroughs == NULL || s->cusers == NULL || bnames == NULL) {
-        hub_free(bnames);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < cfg->n_boroughs; i++)
-        bnames[i] = cfg->boroughs[i].name;
-    for (size_t i = 0; i < cfg->n_boroughs; i++) {
-        const hub_borough_t *b = &cfg->boroughs[i];
-        core_borough_t *cb = &s->cboroughs[i];
-        cb->name = b->name;
-        cb->provider = index_of(cfg->providers, cfg->n_providers, b->provider);
-        for (size_t j = 0; j < b->n_neighbours; j++) {
-            int k = index_of(bnames, cfg->n_boroughs, b->neighbours[j]);
-            if (k >= 0)
-                cb->neighbours |= 1ull << k;
-        }
-    }
-    for (size_t i = 0; i < cfg->n_users; i++) {
-        const hub_user_t *u = &cfg->users[i];
-        core_user_t *cu = &s->cusers[i];
-        cu->id = u->id;
-        cu->display_name = u->display_name;
-        cu->role = u->role;
-        cu->provider = index_of(cfg->providers, cfg->n_providers, u->provider);
-        for (size_t j = 0; j < u->n_skills; j++) {
-            int k = index_of(cfg->skills, cfg->n_skills, u->skills[j]);
-            if (k >= 0)
-                cu->skills |= 1u << k;
-        }
-        for (size_t j = 0; j < u->n_boroughs; j++) {
-            int k = index_of(bnames, cfg->n_boroughs, u->boroughs[j]);
-            if (k >= 0)
-                cu->boroughs |= 1ull << k;
-        }
-        cu->capacity = u->capacity;
-    }
-    hub_free(bnames);
-    c->providers = (const char *const *)cfg->providers;
-    c->n_providers = cfg->n_providers;
-    c->boroughs = s->cboroughs;
-    c->n_boroughs = cfg->n_boroughs;
-    c->skills = (const char *const *)cfg->skills;
-    c->n_skills = cfg->n_skills;
-    c->users = s->cusers;
-    c->n_users = cfg->n_users;
-    int k = index_of(cfg->skills, cfg->n_skills, cfg->skill_under_18);
-    if (k >= 0)
-        c->flag_skills[MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_UNDER_18] = 1u << k;
-    k = index_of(cfg->skills, cfg->n_skills, cfg->skill_ld_autism);
-    if (k >= 0)
-        c->flag_skills[MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_LD_AUTISM] = 1u << k;
-    c->strategy = CORE_STRATEGY_RINGALL;
-    for (int i = 0; i < 6; i++)
-        if (cfg->strategy && strcmp(cfg->strategy, strategies[i]) == 0)
-            c->strategy = (core_strategy_t)i;
-    c->offer_timeout_ms = cfg->offer_timeout_ms;
-    c->auto_pause_after = cfg->auto_pause_after;
-    c->wrap_up_ms = cfg->wrap_up_ms;
-    c->disconnect_grace_ms = cfg->disconnect_grace_ms;
-    c->widen_neighbour_ms = cfg->widen_neighbour_ms;
-    c->widen_anyone_ms = cfg->widen_anyone_ms;
-    for (int p = 0; p < 5; p++)
-        c->sla_ms[p] = cfg->sla_ms[p];
-    c->sla_warn_percent = cfg->sla_warn_percent;
-    c->max_open_incidents = cfg->max_open_incidents;
-    c->max_messages_per_incident = cfg->max_messages_per_incident;
-    c->max_text_bytes = cfg->max_text_bytes;
-    c->rng_seed = 1;
-    return 0;
-}
 
 static void no_emit(void *ctx, const Mhtas__V1__Event *ev, const core_audience_t *aud)
 {
@@ -364,8 +266,7 @@ static void state_free(state_t *s)
     if (s->snap)
         protobuf_c_message_free_unpacked(&s->snap->base, hub_pb_allocator());
     core_free(s->core);
-    hub_free(s->cboroughs);
-    hub_free(s->cusers);
+    hub_core_config_free(&s->ccfg);
     if (s->cfg)
         hub_config_free(s->cfg);
     memset(s, 0, sizeof *s);
@@ -403,11 +304,11 @@ static int load_state(opts_t *o, state_t *s, bool with_core)
     if (o->data == NULL)
         return usage_error("--data DIR is needed");
     if (with_core) {
-        if (build_core_config(s, err, sizeof err) != 0) {
+        if (hub_core_config_build(s->cfg, 1, &s->ccfg, err, sizeof err) != 0) {
             state_free(s);
             return data_error("config %s: %s", o->config, err);
         }
-        if ((s->core = core_new(&s->ccfg, no_emit, NULL, 1)) == NULL) {
+        if ((s->core = core_new(&s->ccfg.core, no_emit, NULL, 1)) == NULL) {
             state_free(s);
             return data_error("out of memory");
         }

@@ -475,114 +475,6 @@ char *hub_render_metrics(hub_t *hub, size_t *len)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static int index_of(char *const *names, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n && name; i++)
-        if (strcmp(names[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
-static int parse_strategy(const char *s, core_strategy_t *out)
-{
-    static const char *const names[] = { "ringall", "leastrecent", "fewestcalls", "rrmemory", "linear", "random" };
-    for (int i = 0; i < 6; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = (core_strategy_t)i;
-            return 0;
-        }
-    return -1;
-}
-
-/* Translates the configuration into the core's index-and-bitmask form. */
-static int build_core_config(hub_t *hub, char *err, size_t errlen)
-{
-    const hub_config_t *cfg = hub->cfg;
-    core_config_t *c = &hub->ccfg;
-    if (cfg->n_boroughs > CORE_MAX_BOROUGHS || cfg->n_skills > CORE_MAX_SKILLS) {
-        snprintf(err, errlen, "at most %d boroughs and %d skills are supported", CORE_MAX_BOROUGHS,
-                 CORE_MAX_SKILLS);
-        return -1;
-    }
-    hub->cboroughs = hub_calloc(cfg->n_boroughs ? cfg->n_boroughs : 1, sizeof *hub->cboroughs);
-    hub->cusers = hub_calloc(cfg->n_users ? cfg->n_users : 1, sizeof *hub->cusers);
-    if (hub->cboroughs == NULL || hub->cusers == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char **bnames = hub_calloc(cfg->n_boroughs ? cfg->n_boroughs : 1, sizeof *bnames);
-    if (bnames == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < cfg->n_boroughs; i++)
-        bnames[i] = cfg->boroughs[i].name;
-    for (size_t i = 0; i < cfg->n_boroughs; i++) {
-        const hub_borough_t *b = &cfg->boroughs[i];
-        core_borough_t *cb = &hub->cboroughs[i];
-        cb->name = b->name;
-        cb->provider = index_of(cfg->providers, cfg->n_providers, b->provider);
-        for (size_t j = 0; j < b->n_neighbours; j++) {
-            int k = index_of(bnames, cfg->n_boroughs, b->neighbours[j]);
-            if (k >= 0)
-                cb->neighbours |= 1ull << k;
-        }
-    }
-    for (size_t i = 0; i < cfg->n_users; i++) {
-        const hub_user_t *u = &cfg->users[i];
-        core_user_t *cu = &hub->cusers[i];
-        cu->id = u->id;
-        cu->display_name = u->display_name;
-        cu->role = u->role;
-        cu->provider = index_of(cfg->providers, cfg->n_providers, u->provider);
-        for (size_t j = 0; j < u->n_skills; j++) {
-            int k = index_of(cfg->skills, cfg->n_skills, u->skills[j]);
-            if (k >= 0)
-                cu->skills |= 1u << k;
-        }
-        for (size_t j = 0; j < u->n_boroughs; j++) {
-            int k = index_of(bnames, cfg->n_boroughs, u->boroughs[j]);
-            if (k >= 0)
-                cu->boroughs |= 1ull << k;
-        }
-        cu->capacity = u->capacity;
-    }
-    hub_free(bnames);
-
-    c->providers = (const char *const *)cfg->providers;
-    c->n_providers = cfg->n_providers;
-    c->boroughs = hub->cboroughs;
-    c->n_boroughs = cfg->n_boroughs;
-    c->skills = (const char *const *)cfg->skills;
-    c->n_skills = cfg->n_skills;
-    c->users = hub->cusers;
-    c->n_users = cfg->n_users;
-    int k = index_of(cfg->skills, cfg->n_skills, cfg->skill_under_18);
-    if (k >= 0)
-        c->flag_skills[MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_UNDER_18] = 1u << k;
-    k = index_of(cfg->skills, cfg->n_skills, cfg->skill_ld_autism);
-    if (k >= 0)
-        c->flag_skills[MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_LD_AUTISM] = 1u << k;
-    if (parse_strategy(cfg->strategy, &c->strategy) != 0) {
-        snprintf(err, errlen, "unknown routing strategy \"%s\"", cfg->strategy);
-        return -1;
-    }
-    c->offer_timeout_ms = cfg->offer_timeout_ms;
-    c->auto_pause_after = cfg->auto_pause_after;
-    c->wrap_up_ms = cfg->wrap_up_ms;
-    c->disconnect_grace_ms = cfg->disconnect_grace_ms;
-    c->widen_neighbour_ms = cfg->widen_neighbour_ms;
-    c->widen_anyone_ms = cfg->widen_anyone_ms;
-    for (int p = 0; p < 5; p++)
-        c->sla_ms[p] = cfg->sla_ms[p];
-    c->sla_warn_percent = cfg->sla_warn_percent;
-    c->max_open_incidents = cfg->max_open_incidents;
-    c->max_messages_per_incident = cfg->max_messages_per_incident;
-    c->max_text_bytes = cfg->max_text_bytes;
-    c->rng_seed = (uint64_t)hub->wall0_ms | 1;
-    return 0;
-}
-
 hub_t *hub_new(uv_loop_t *loop, const hub_config_t *cfg, char *err, size_t errlen)
 {
     if (hub_methods__init(err, errlen) != 0)
@@ -606,9 +498,9 @@ hub_t *hub_new(uv_loop_t *loop, const hub_config_t *cfg, char *err, size_t errle
     hub->ring = hub_calloc(hub->ring_cap ? hub->ring_cap : 1, sizeof *hub->ring);
     if (!hub->by_user || !hub->sub_count || !hub->told_connected || !hub->ring)
         goto fail_nomem_hub;
-    if (build_core_config(hub, err, errlen) != 0)
+    if (hub_core_config_build(cfg, (uint64_t)hub->wall0_ms | 1, &hub->ccfg, err, errlen) != 0)
         goto fail;
-    hub->core = core_new(&hub->ccfg, emit, hub, 1);
+    hub->core = core_new(&hub->ccfg.core, emit, hub, 1);
     if (hub->core == NULL)
         goto fail_nomem_hub;
     uv_timer_init(loop, &hub->timer);
@@ -640,8 +532,7 @@ fail:
     hub_free(hub->sub_count);
     hub_free(hub->told_connected);
     hub_free(hub->ring);
-    hub_free(hub->cboroughs);
-    hub_free(hub->cusers);
+    hub_core_config_free(&hub->ccfg);
     hub_free(hub);
     return NULL;
 fail_nomem:
@@ -680,7 +571,6 @@ void hub_destroy(hub_t *hub)
     hub_free(hub->by_user);
     hub_free(hub->sub_count);
     hub_free(hub->told_connected);
-    hub_free(hub->cboroughs);
-    hub_free(hub->cusers);
+    hub_core_config_free(&hub->ccfg);
     hub_free(hub);
 }

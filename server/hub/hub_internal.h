@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "hub/hub.h"
+#include "hub/hub_core_config.h"
 
 /* ---------------------------------------------------------- hub_methods.c */
 
@@ -83,9 +84,7 @@ struct hub {
     core_t *core;
 
     /* the core's view of the configuration (pointers into cfg) */
-    core_config_t ccfg;
-    core_borough_t *cboroughs;
-    core_user_t *cusers;
+    hub_core_config_t ccfg;     /* the config in the core's form */
 
     uv_timer_t timer;
     int64_t wall0_ms;      /* wall clock when the hub started */
