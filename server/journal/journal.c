@@ -684,22 +684,15 @@ static int load_snapshot(journal_t *j, uint64_t t, const journal_replay_t *rp, c
     int rc = read_all(j->io, path, &buf, &len);
     if (rc)
         ERR(JOURNAL_E_IO, "journal: %s: cannot read: %s", path, strerror(-rc));
-    journal_file_hdr_t h;
+    const uint8_t *payload;
+    uint32_t plen;
+    size_t off;
     const char *why;
-    if (journal_file_hdr_decode(buf, len, &h, &why) != 0)
-        ERR(JOURNAL_E_CORRUPT, "journal: %s offset 0: %s", path, why);
-    if (h.kind != JOURNAL_KIND_SNAPSHOT || h.a != t)
-        ERR(JOURNAL_E_CORRUPT, "journal: %s offset 0: header does not match the file name", path);
-    journal_scan_t s, e;
-    journal_scan(buf, len, JOURNAL_FILE_HDR, JOURNAL_MAX_SNAPSHOT, &s);
-    if (s.kind != JOURNAL_SCAN_RECORD)
-        ERR(JOURNAL_E_CORRUPT, "journal: %s offset %zu: %s (in a snapshot)", path, s.offset, s.why);
-    journal_scan(buf, len, s.next, JOURNAL_MAX_SNAPSHOT, &e);
-    if (s.ticket != t || e.kind != JOURNAL_SCAN_END)
-        ERR(JOURNAL_E_CORRUPT, "journal: %s offset %zu: unexpected data after the snapshot record", path, s.next);
-    if (rp && rp->snapshot && rp->snapshot(rp->ctx, t, s.payload, s.len) != 0)
+    if (journal_snapshot_check(buf, len, t, &payload, &plen, &off, &why) != 0)
+        ERR(JOURNAL_E_CORRUPT, "journal: %s offset %zu: %s (in a snapshot)", path, off, why);
+    if (rp && rp->snapshot && rp->snapshot(rp->ctx, t, payload, plen) != 0)
         ERR(JOURNAL_E_REPLAY, "journal: %s: the hub refused the snapshot", path);
-    hub_log(HUB_LOG_INFO, "journal", "event=snapshot_loaded file=%s up_to=%" PRIu64 " bytes=%u", path, t, s.len);
+    hub_log(HUB_LOG_INFO, "journal", "event=snapshot_loaded file=%s up_to=%" PRIu64 " bytes=%u", path, t, plen);
 fail:
     hub_free(buf);
     hub_free(path);

@@ -257,6 +257,35 @@ int journal_file_hdr_decode(const uint8_t *buf, size_t len, journal_file_hdr_t *
     return 0;
 }
 
+int journal_snapshot_check(const uint8_t *buf, size_t len, uint64_t t, const uint8_t **payload, uint32_t *plen,
+                           size_t *off, const char **why)
+{
+    journal_file_hdr_t h;
+    *off = 0;
+    if (journal_file_hdr_decode(buf, len, &h, why) != 0)
+        return -1;
+    if (h.kind != JOURNAL_KIND_SNAPSHOT || h.a != t) {
+        *why = "header does not match the file name";
+        return -1;
+    }
+    journal_scan_t s, e;
+    journal_scan(buf, len, JOURNAL_FILE_HDR, JOURNAL_MAX_SNAPSHOT, &s);
+    if (s.kind != JOURNAL_SCAN_RECORD) {
+        *off = s.offset;
+        *why = s.why;
+        return -1;
+    }
+    journal_scan(buf, len, s.next, JOURNAL_MAX_SNAPSHOT, &e);
+    if (s.ticket != t || e.kind != JOURNAL_SCAN_END) {
+        *off = s.next;
+        *why = "unexpected data after the snapshot record";
+        return -1;
+    }
+    *payload = s.payload;
+    *plen = s.len;
+    return 0;
+}
+
 /* ------------------------------------------------------------ file names */
 
 void journal_seg_name(char out[JOURNAL_NAME_MAX], uint64_t first_ticket)

@@ -106,6 +106,13 @@ void journal_file_hdr_encode(uint8_t out[JOURNAL_FILE_HDR], const journal_file_h
 /* 0 if buf (len bytes) starts with a valid header, else -1 with *why set. */
 int journal_file_hdr_decode(const uint8_t *buf, size_t len, journal_file_hdr_t *h, const char **why);
 
+/* Checks the bytes of a snapshot file named after ticket t: a SNAPSHOT
+ * header for t, then exactly one record with ticket t. 0 with *payload and
+ * *plen set (pointing into buf), or -1 with *off and *why (static text) saying
+ * where and what is wrong. Shared by journal_open and journal_read. */
+int journal_snapshot_check(const uint8_t *buf, size_t len, uint64_t t, const uint8_t **payload, uint32_t *plen,
+                           size_t *off, const char **why);
+
 /* ----------------------------------------------------------- file names */
 
 /* "seg-%020llu.mj", "snap-%020llu.mj" and "arch-%020llu.mj" (a segment a

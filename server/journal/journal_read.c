@@ -241,22 +241,16 @@ static int read_plan(rd_plan_t *p, const journal_io_t *io, const journal_replay_
         if ((rc = rd_read_fd(io, p->snap.fd, &buf, &len)) != 0)
             ERR(JOURNAL_E_IO, "journal: %s: cannot read: %s", path, strerror(-rc));
         st->bytes += len;
-        if (journal_file_hdr_decode(buf, len, &h, &why) != 0)
-            ERR(JOURNAL_E_CORRUPT, "journal: %s offset 0: %s", path, why);
-        if (h.kind != JOURNAL_KIND_SNAPSHOT || h.a != t)
-            ERR(JOURNAL_E_CORRUPT, "journal: %s offset 0: header does not match the file name", path);
-        journal_scan_t s, e;
-        journal_scan(buf, len, JOURNAL_FILE_HDR, JOURNAL_MAX_SNAPSHOT, &s);
-        if (s.kind != JOURNAL_SCAN_RECORD)
-            ERR(JOURNAL_E_CORRUPT, "journal: %s offset %zu: %s (in a snapshot)", path, s.offset, s.why);
-        journal_scan(buf, len, s.next, JOURNAL_MAX_SNAPSHOT, &e);
-        if (s.ticket != t || e.kind != JOURNAL_SCAN_END)
-            ERR(JOURNAL_E_CORRUPT, "journal: %s offset %zu: unexpected data after the snapshot record", path, s.next);
-        if (rp && rp->snapshot && rp->snapshot(rp->ctx, t, s.payload, s.len) != 0)
+        const uint8_t *payload;
+        uint32_t plen;
+        size_t off;
+        if (journal_snapshot_check(buf, len, t, &payload, &plen, &off, &why) != 0)
+            ERR(JOURNAL_E_CORRUPT, "journal: %s offset %zu: %s (in a snapshot)", path, off, why);
+        if (rp && rp->snapshot && rp->snapshot(rp->ctx, t, payload, plen) != 0)
             ERR(JOURNAL_E_REPLAY, "journal: %s: the snapshot was refused (not a valid snapshot payload)", path);
         snap = t;
         st->snapshot = t;
-        st->snapshot_bytes = s.len;
+        st->snapshot_bytes = plen;
         st->last_ticket = t;
         hub_free(buf);
         buf = NULL;
