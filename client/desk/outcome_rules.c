@@ -1,5 +1,6 @@
 /* outcome_rules.c -- see outcome_rules.h. */
 #include "desk/outcome_rules.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,36 +19,9 @@ static bool set(const char *s)
     return false;
 }
 
-/* Whole years between YYYY-MM-DD and now (UTC); -1 when not a date. */
-static int age_at(const char *dob, int64_t now_ms)
-{
-    int y, m, d;
-    if (dob == NULL || strlen(dob) != 10 || sscanf(dob, "%4d-%2d-%2d", &y, &m, &d) != 3)
-        return -1;
-    if (m < 1 || m > 12 || d < 1 || d > 31)
-        return -1;
-    time_t t = (time_t)(now_ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    int age = tm.tm_year + 1900 - y;
-    if (tm.tm_mon + 1 < m || (tm.tm_mon + 1 == m && tm.tm_mday < d))
-        age--;
-    return age;
-}
-
 bool desk_incident_is_child(const Mhtas__V1__IncidentDetails *d, int64_t now_ms)
 {
-    if (d == NULL)
-        return false;
-    for (size_t i = 0; i < d->n_flags; i++)
-        if (d->flags[i] == MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_UNDER_18)
-            return true;
-    if (d->person == NULL)
-        return false;
-    if (d->person->age_years > 0 && d->person->age_years < 18)
-        return true;
-    int age = age_at(d->person->date_of_birth, now_ms);
-    return age >= 0 && age < 18;
+    return core_details_is_child(d, now_ms); /* the hub's own rule */
 }
 
 const char *desk_outcome_check(const desk_outcome_form_t *f, bool child)

@@ -203,6 +203,11 @@ int core_get_board(core_t *, int64_t now, int user, const Mhtas__V1__GetBoardReq
 int core_get_indicators(core_t *, int64_t now, int user, const Mhtas__V1__GetIndicatorsRequest *,
                         Mhtas__V1__GetIndicatorsResponse **resp);
 
+/* Whether the person is a child for the section 136 rules: the UNDER_18
+ * flag, an age under 18, or a date of birth under 18 years before `now`.
+ * Pure; the desktop client's outcome form uses the same function. */
+bool core_details_is_child(const Mhtas__V1__IncidentDetails *d, int64_t now);
+
 /* ------------------------------------------------------------ care records
  *
  * The care-record methods (SearchPersons, GetCareSummary, ShareWithPolice)

@@ -194,9 +194,10 @@ int core__validate_details(core_t *c, const Mhtas__V1__IncidentDetails *d, int *
 
 /* Under 18 by any evidence: the flag, an estimated age, or the date of
  * birth. When in doubt the stricter rule for children applies. */
-static bool is_child(const incident_t *inc, int64_t now)
+bool core_details_is_child(const Mhtas__V1__IncidentDetails *d, int64_t now)
 {
-    const Mhtas__V1__IncidentDetails *d = inc->details;
+    if (d == NULL)
+        return false;
     for (size_t i = 0; i < d->n_flags; i++)
         if (d->flags[i] == MHTAS__V1__CONCERN_FLAG__CONCERN_FLAG_UNDER_18)
             return true;
@@ -206,6 +207,11 @@ static bool is_child(const incident_t *inc, int64_t now)
         return true;
     int age = core__age_at(d->person->date_of_birth, now);
     return age >= 0 && age < 18;
+}
+
+static bool is_child(const incident_t *inc, int64_t now)
+{
+    return core_details_is_child(inc->details, now);
 }
 
 int core__validate_outcome(core_t *c, const incident_t *inc, const Mhtas__V1__Outcome *o, int64_t now)

@@ -15,7 +15,7 @@ command -v xvfb-run >/dev/null 2>&1 || { echo "tests/desk: xvfb-run is missing (
 
 mkdir -p build/rel/tests/desk
 cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-   -Ibuild/gen -Iclient $(pkg-config --cflags libprotobuf-c) \
+   -Ibuild/gen -Iserver -Iclient $(pkg-config --cflags libprotobuf-c) \
    tests/desk/rules_test.c client/desk/outcome_rules.c build/rel/libmhtas.a \
    $(pkg-config --libs libprotobuf-c) -lcmocka -o build/rel/tests/desk/rules_test
 log=$(mktemp)
