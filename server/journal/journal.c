@@ -798,19 +798,10 @@ int journal_open(journal_t **out, const char *dir, const journal_io_t *io, const
             ERR(JOURNAL_E_CORRUPT, "journal: %s offset 0: header does not match the file name", path);
         /* Chain check: each segment names the last ticket written before
          * it, so a lost segment in the middle cannot go unnoticed. */
-        if (i == s0) {
-            if (snap ? h.b > snap : h.b != 0)
-                ERR(JOURNAL_E_CORRUPT,
-                    "journal: %s offset 0: segment follows ticket %" PRIu64 " but the journal before it ends at %" PRIu64
-                    " (missing segment)",
-                    path, h.b, snap);
-            last = h.b;
-        } else if (h.b != last) {
-            ERR(JOURNAL_E_CORRUPT,
-                "journal: %s offset 0: segment follows ticket %" PRIu64 " but the previous segment ends at %" PRIu64
-                " (missing or damaged segment)",
-                path, h.b, last);
-        }
+        char chain[JOURNAL_ERR_MAX];
+        if (journal_chain_check(path, i == s0, h.b, snap, last, chain, sizeof chain) != 0)
+            ERR(JOURNAL_E_CORRUPT, "%s", chain);
+        last = h.b;
         size_t off = JOURNAL_FILE_HDR;
         bool has_records = false;
         for (;;) {

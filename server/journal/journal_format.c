@@ -6,6 +6,7 @@
  */
 #include "journal/journal_format.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -283,6 +284,26 @@ int journal_snapshot_check(const uint8_t *buf, size_t len, uint64_t t, const uin
     }
     *payload = s.payload;
     *plen = s.len;
+    return 0;
+}
+
+int journal_chain_check(const char *path, bool first, uint64_t follows, uint64_t snap, uint64_t last, char *err,
+                        size_t errlen)
+{
+    if (first && (snap ? follows > snap : follows != 0)) {
+        snprintf(err, errlen,
+                 "journal: %s offset 0: segment follows ticket %" PRIu64 " but the journal before it ends at %" PRIu64
+                 " (missing segment)",
+                 path, follows, snap);
+        return -1;
+    }
+    if (!first && follows != last) {
+        snprintf(err, errlen,
+                 "journal: %s offset 0: segment follows ticket %" PRIu64 " but the previous segment ends at %" PRIu64
+                 " (missing or damaged segment)",
+                 path, follows, last);
+        return -1;
+    }
     return 0;
 }
 

@@ -34,6 +34,7 @@
 #define MHTAS_JOURNAL_FORMAT_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define JOURNAL_MAGIC "MHTASJ1\n"
@@ -112,6 +113,15 @@ int journal_file_hdr_decode(const uint8_t *buf, size_t len, journal_file_hdr_t *
  * where and what is wrong. Shared by journal_open and journal_read. */
 int journal_snapshot_check(const uint8_t *buf, size_t len, uint64_t t, const uint8_t **payload, uint32_t *plen,
                            size_t *off, const char **why);
+
+/* The segment chain: each segment's header names the last ticket written
+ * before it (`follows`). The first segment read must follow the journal
+ * before it (the snapshot's ticket `snap`, or 0 with none: exactly 0); every
+ * later one the previous segment's last ticket `last`. 0, or -1 with the
+ * reason in err (naming path). Shared by journal_open and journal_read. */
+#define JOURNAL_ERR_MAX 1024 /* a buffer for one error message */
+int journal_chain_check(const char *path, bool first, uint64_t follows, uint64_t snap, uint64_t last, char *err,
+                        size_t errlen);
 
 /* ----------------------------------------------------------- file names */
 

@@ -283,18 +283,11 @@ static int read_plan(rd_plan_t *p, const journal_io_t *io, const journal_replay_
              * history starts here, and says so. */
             st->starts_after = h.b;
             last = h.b;
-        } else if (i == 0) {
-            if (snap ? h.b > snap : h.b != 0)
-                ERR(JOURNAL_E_CORRUPT,
-                    "journal: %s offset 0: segment follows ticket %" PRIu64 " but the journal before it ends at %" PRIu64
-                    " (missing segment)",
-                    path, h.b, snap);
+        } else {
+            char chain[JOURNAL_ERR_MAX];
+            if (journal_chain_check(path, i == 0, h.b, snap, last, chain, sizeof chain) != 0)
+                ERR(JOURNAL_E_CORRUPT, "%s", chain);
             last = h.b;
-        } else if (h.b != last) {
-            ERR(JOURNAL_E_CORRUPT,
-                "journal: %s offset 0: segment follows ticket %" PRIu64 " but the previous segment ends at %" PRIu64
-                " (missing or damaged segment)",
-                path, h.b, last);
         }
         size_t off = JOURNAL_FILE_HDR;
         for (;;) {
