@@ -19,6 +19,7 @@
  * wrong check digit: INVALID_ARGUMENT ...) show in the panel's own error bar
  * with the hub's message; the rest of the desk carries on. */
 #include "desk/desk.h"
+#include "desk/care_internal.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -26,11 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CP(x) MHTAS__V1__CARE_PART__CARE_PART_##x
 #define LB(x) MHTAS__V1__LAWFUL_BASIS__LAWFUL_BASIS_##x
 #define BG(x) MHTAS__V1__BREAK_GLASS_REASON__BREAK_GLASS_REASON_##x
 #define IS(x) MHTAS__V1__INCIDENT_STATE__INCIDENT_STATE_##x
-#define MR(x) MHTAS__V1__MATCH_REASON__MATCH_REASON_##x
 
 #define CARE_DEADLINE_MS 15000
 
@@ -43,7 +42,7 @@ static const char *const basis_labels[] = {
 static const Mhtas__V1__LawfulBasis basis_values[] = { LB(DIRECT_CARE), LB(VITAL_INTERESTS), LB(SAFEGUARDING) };
 
 /* Index = BreakGlassReason value. */
-static const char *const glass_labels[] = {
+const char *const care_glass_labels[] = {
     "\u2014 choose the reason \u2014",
     "Immediate risk to life or of serious harm",
     "Safeguarding emergency: a child or adult at risk now",
@@ -88,7 +87,7 @@ int care_glass_reason_parse(const char *s)
 }
 
 /* "SELF_HARM" -> "self harm" (g_free). */
-static char *enum_words(const ProtobufCEnumDescriptor *ed, int v, const char *prefix)
+char *care_enum_words(const ProtobufCEnumDescriptor *ed, int v, const char *prefix)
 {
     char *w = g_ascii_strdown(pb_enum(ed, v, prefix), -1);
     return g_strdelimit(w, "_", ' ');
@@ -153,7 +152,7 @@ static bool panel_held(const care_panel_t *p)
     return s == IS(ACCEPTED) || s == IS(ADVISING) || s == IS(OUTCOME_PROPOSED);
 }
 
-static const char *ref_of(const care_panel_t *p)
+const char *care_ref_of(const care_panel_t *p)
 {
     const inc_tab_t *t = p->tab;
     return t && t->incident && t->incident->details ? t->incident->details->police_ref : "";
@@ -408,7 +407,7 @@ void care_glass_confirm(care_panel_t *p)
     int reason = (int)gtk_drop_down_get_selected(GTK_DROP_DOWN(p->glass_dd));
     char *text = entry_text(p->glass_e);
     const char *err = NULL;
-    if (reason <= 0 || reason >= (int)G_N_ELEMENTS(glass_labels) - 1)
+    if (reason <= 0 || reason >= (int)G_N_ELEMENTS(care_glass_labels) - 1)
         err = "Choose the reason for breaking the glass.";
     else if (*text == '\0')
         err = "Say why, in your own words: it goes to your supervisor and the audit trail.";
@@ -508,7 +507,7 @@ static void build_glass(care_panel_t *p)
     GtkWidget *rl = gtk_label_new("Reason");
     gtk_label_set_xalign(GTK_LABEL(rl), 0);
     gtk_box_append(GTK_BOX(v), rl);
-    p->glass_dd = gtk_drop_down_new_from_strings(glass_labels);
+    p->glass_dd = gtk_drop_down_new_from_strings(care_glass_labels);
     gtk_box_append(GTK_BOX(v), p->glass_dd);
     GtkWidget *l = gtk_label_new("Why, in your own words (required)");
     gtk_label_set_xalign(GTK_LABEL(l), 0);
@@ -606,339 +605,6 @@ static void got_search(care_panel_t *p, const Mhtas__V1__SearchPersonsResponse *
              r->n_matches, restricted, (int)r->more, glass != 0);
 }
 
-/* ------------------------------------------------------------ the summary */
-
-static void put(care_panel_t *p, const char *text, const char *tag)
-{
-    GtkTextIter it;
-    gtk_text_buffer_get_end_iter(p->record, &it);
-    if (tag)
-        gtk_text_buffer_insert_with_tags_by_name(p->record, &it, text, -1, tag, NULL);
-    else
-        gtk_text_buffer_insert(p->record, &it, text, -1);
-}
-
-static void putf(care_panel_t *p, const char *tag, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void putf(care_panel_t *p, const char *tag, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    put(p, s, tag);
-    g_free(s);
-}
-
-/* "  Key: value" when the value is not empty. */
-static void kv(care_panel_t *p, const char *k, const char *v)
-{
-    if (v == NULL || *v == '\0')
-        return;
-    putf(p, "key", "  %s: ", k);
-    put(p, v, NULL);
-    put(p, "\n", NULL);
-}
-
-static char *fmt_day_time(int64_t ms)
-{
-    if (ms <= 0)
-        return g_strdup("unknown");
-    GDateTime *t = g_date_time_new_from_unix_local(ms / 1000);
-    if (t == NULL)
-        return g_strdup("?");
-    char *s = g_date_time_format(t, "%Y-%m-%d %H:%M");
-    g_date_time_unref(t);
-    return s;
-}
-
-static bool part_stale(const care_panel_t *p, int part)
-{
-    for (size_t i = 0; p->rec && i < p->rec->n_stale_parts; i++)
-        if ((int)p->rec->stale_parts[i] == part)
-            return true;
-    return false;
-}
-
-/* The heading of a part: its title, source and as-at, a stale flag. */
-static void part_head(care_panel_t *p, int part, const Mhtas__V1__PartMeta *meta, bool present)
-{
-    put(p, care_part_label(part), "h2");
-    put(p, "\n", NULL);
-    char *at = fmt_day_time(meta ? meta->as_at_ms : 0);
-    const char *src = meta && *meta->source ? meta->source : "source not given";
-    if (part_stale(p, part)) {
-        putf(p, "stale", "\u26A0 stale: as at %s (%s) \u2014 confirm before relying on it", at, src);
-        put(p, "\n", NULL);
-        p->stale_shown[part] = true;
-    } else if (present) {
-        putf(p, "meta", "%s \u00b7 as at %s\n", src, at);
-    }
-    g_free(at);
-    if (!present)
-        put(p, "  Not recorded.\n", "missing");
-}
-
-static void contact_line(care_panel_t *p, const char *k, const Mhtas__V1__CareContact *c)
-{
-    if (c == NULL)
-        return;
-    GString *s = g_string_new(NULL);
-    const char *bits[] = { c->name, c->role, c->team, c->phone };
-    for (size_t i = 0; i < G_N_ELEMENTS(bits); i++)
-        if (bits[i] && *bits[i])
-            g_string_append_printf(s, "%s%s", s->len ? ", " : "", bits[i]);
-    if (c->instructions && *c->instructions)
-        g_string_append_printf(s, " (%s)", c->instructions);
-    kv(p, k, s->str);
-    g_string_free(s, TRUE);
-}
-
-/* protobuf-c's repeated strings are counted, not NULL-terminated. */
-static char *join(char **items, size_t n, const char *sep)
-{
-    GString *s = g_string_new(NULL);
-    for (size_t i = 0; i < n; i++)
-        g_string_append_printf(s, "%s%s", i ? sep : "", items[i]);
-    return g_string_free(s, FALSE);
-}
-
-static void list_line(care_panel_t *p, const char *k, char **items, size_t n)
-{
-    if (n == 0)
-        return;
-    char *s = join(items, n, "; ");
-    kv(p, k, s);
-    g_free(s);
-}
-
-static int age_of(const char *dob)
-{
-    int y, m, dd;
-    if (dob == NULL || sscanf(dob, "%d-%d-%d", &y, &m, &dd) != 3)
-        return -1;
-    GDateTime *now = g_date_time_new_now_local();
-    int age = g_date_time_get_year(now) - y;
-    int nm = g_date_time_get_month(now), nd = g_date_time_get_day_of_month(now);
-    if (nm < m || (nm == m && nd < dd))
-        age--;
-    g_date_time_unref(now);
-    return age;
-}
-
-static void render_identity(care_panel_t *p, const Mhtas__V1__Identity *id)
-{
-    part_head(p, CP(IDENTITY), id ? id->meta : NULL, id != NULL);
-    if (id == NULL)
-        return;
-    char *born = g_strdup_printf("%s%s", id->date_of_birth, "");
-    int age = age_of(id->date_of_birth);
-    if (age >= 0) {
-        g_free(born);
-        born = g_strdup_printf("%s (age %d)%s%s", id->date_of_birth, age, *id->gender ? ", " : "", id->gender);
-    }
-    kv(p, "Born", born);
-    g_free(born);
-    for (size_t i = 1; i < id->n_names; i++) {
-        const Mhtas__V1__HumanName *n = id->names[i];
-        char *given = join(n->given, n->n_given, " ");
-        char *s = g_strdup_printf("%s %s%s%s%s", given, n->family, *n->use ? " (" : "", n->use, *n->use ? ")" : "");
-        kv(p, "Also known as", g_strstrip(s));
-        g_free(s);
-        g_free(given);
-    }
-    if (id->address) {
-        const Mhtas__V1__Address *a = id->address;
-        GString *s = g_string_new(NULL);
-        for (size_t i = 0; i < a->n_lines; i++)
-            g_string_append_printf(s, "%s%s", s->len ? ", " : "", a->lines[i]);
-        const char *bits[] = { a->city, a->postal_code };
-        for (size_t i = 0; i < G_N_ELEMENTS(bits); i++)
-            if (*bits[i])
-                g_string_append_printf(s, "%s%s", s->len ? ", " : "", bits[i]);
-        if (*a->district)
-            g_string_append_printf(s, " (%s)", a->district);
-        kv(p, "Address", s->str);
-        g_string_free(s, TRUE);
-    }
-    if (id->gp) {
-        char *s = g_strdup_printf("%s%s%s%s%s", id->gp->name, *id->gp->ods_code ? " [" : "", id->gp->ods_code,
-                                  *id->gp->ods_code ? "]" : "", "");
-        if (*id->gp->phone) {
-            char *t = g_strdup_printf("%s, %s", s, id->gp->phone);
-            g_free(s);
-            s = t;
-        }
-        kv(p, "GP", s);
-        g_free(s);
-    }
-    kv(p, "Phone", id->phone);
-    kv(p, "Interpreter", id->interpreter_language);
-}
-
-static void render_legal(care_panel_t *p, const Mhtas__V1__LegalStatus *ls)
-{
-    part_head(p, CP(LEGAL_STATUS), ls ? ls->meta : NULL, ls != NULL);
-    if (ls == NULL)
-        return;
-    char *what;
-    switch (ls->kind) {
-    case MHTAS__V1__LEGAL_STATUS_KIND__LEGAL_STATUS_KIND_INFORMAL:
-        what = g_strdup("Informal (not detained)");
-        break;
-    case MHTAS__V1__LEGAL_STATUS_KIND__LEGAL_STATUS_KIND_SECTION:
-        what = g_strdup_printf("Detained under section %s", *ls->section ? ls->section : "?");
-        break;
-    case MHTAS__V1__LEGAL_STATUS_KIND__LEGAL_STATUS_KIND_CTO:
-        what = g_strdup("Community treatment order (s17A)");
-        break;
-    case MHTAS__V1__LEGAL_STATUS_KIND__LEGAL_STATUS_KIND_AWOL:
-        what = g_strdup_printf("AWOL (absent without leave)%s%s", *ls->section ? " from section " : "", ls->section);
-        break;
-    default:
-        what = g_strdup("Not stated");
-        break;
-    }
-    putf(p, ls->kind == MHTAS__V1__LEGAL_STATUS_KIND__LEGAL_STATUS_KIND_AWOL ? "alert" : "strong", "  %s\n", what);
-    g_free(what);
-    kv(p, "From", ls->start_date);
-    kv(p, "Until", ls->end_date);
-    kv(p, "Responsible clinician", ls->responsible_clinician);
-    kv(p, "Hospital", ls->hospital);
-}
-
-static void render_diagnoses(care_panel_t *p, const Mhtas__V1__Diagnoses *dg)
-{
-    part_head(p, CP(DIAGNOSES), dg ? dg->meta : NULL, dg != NULL);
-    if (dg == NULL)
-        return;
-    if (dg->n_items == 0)
-        put(p, "  None recorded.\n", "missing");
-    for (size_t i = 0; i < dg->n_items; i++) {
-        const Mhtas__V1__Diagnosis *x = dg->items[i];
-        putf(p, NULL, "  \u2022 %s", x->display);
-        putf(p, "meta", "  %s%s%s%s%s%s%s\n", *x->code ? "[" : "", x->code, *x->code ? "] " : "", x->clinical_status,
-             *x->onset_date ? ", since " : "", x->onset_date, "");
-    }
-}
-
-static void render_team(care_panel_t *p, const Mhtas__V1__CareTeam *ct)
-{
-    part_head(p, CP(CARE_TEAM), ct ? ct->meta : NULL, ct != NULL);
-    if (ct == NULL)
-        return;
-    kv(p, "Provider", ct->provider);
-    contact_line(p, "Care coordinator", ct->care_coordinator);
-    contact_line(p, "CMHT", ct->cmht);
-    contact_line(p, "Out of hours", ct->out_of_hours);
-    for (size_t i = 0; i < ct->n_others; i++)
-        contact_line(p, "Also", ct->others[i]);
-}
-
-static void render_risks(care_panel_t *p, const Mhtas__V1__Risks *rk)
-{
-    part_head(p, CP(RISKS), rk ? rk->meta : NULL, rk != NULL);
-    if (rk == NULL)
-        return;
-    if (rk->n_flags == 0)
-        put(p, "  No risk flags recorded.\n", "missing");
-    for (size_t i = 0; i < rk->n_flags; i++) {
-        const Mhtas__V1__RiskFlag *f = rk->flags[i];
-        char *kind = enum_words(&mhtas__v1__risk_kind__descriptor, f->kind, "RISK_KIND_");
-        const char *lvl = pb_enum(&mhtas__v1__risk_level__descriptor, f->level, "RISK_LEVEL_");
-        putf(p, f->level == MHTAS__V1__RISK_LEVEL__RISK_LEVEL_HIGH ? "alert" : "strong", "  \u2022 %s %s", lvl, kind);
-        putf(p, NULL, "%s%s", *f->detail ? ": " : "", f->detail);
-        if (*f->recorded_date)
-            putf(p, "meta", "  (recorded %s)", f->recorded_date);
-        put(p, "\n", NULL);
-        g_free(kind);
-    }
-}
-
-static void render_plan(care_panel_t *p, const Mhtas__V1__CrisisPlan *cp)
-{
-    part_head(p, CP(CRISIS_PLAN), cp ? cp->meta : NULL, cp != NULL);
-    if (cp == NULL)
-        return;
-    list_line(p, "Warning signs", cp->warning_signs, cp->n_warning_signs);
-    list_line(p, "What helps", cp->what_helps, cp->n_what_helps);
-    list_line(p, "What to avoid", cp->what_to_avoid, cp->n_what_to_avoid);
-    kv(p, "Preferred place of safety", cp->preferred_place_of_safety);
-    for (size_t i = 0; i < cp->n_contacts; i++)
-        contact_line(p, "Contact", cp->contacts[i]);
-    if (*cp->advance_statement) {
-        char *q = g_strdup_printf("\u201c%s\u201d", cp->advance_statement);
-        kv(p, "Advance statement", q);
-        g_free(q);
-    }
-    kv(p, "Review due", cp->review_date);
-}
-
-static void render_contacts(care_panel_t *p, const Mhtas__V1__RecentContacts *rc)
-{
-    part_head(p, CP(RECENT_CONTACTS), rc ? rc->meta : NULL, rc != NULL);
-    if (rc == NULL)
-        return;
-    if (rc->n_items == 0)
-        put(p, "  None recorded.\n", "missing");
-    for (size_t i = 0; i < rc->n_items; i++) {
-        const Mhtas__V1__RecentContact *x = rc->items[i];
-        char *kind = enum_words(&mhtas__v1__contact_kind__descriptor, x->kind, "CONTACT_KIND_");
-        putf(p, "strong", "  \u2022 %s%s%s ", x->start_date, *x->end_date ? " to " : "", x->end_date);
-        putf(p, NULL, "%s%s%s%s%s\n", kind, *x->location ? ", " : "", x->location, *x->summary ? ": " : "", x->summary);
-        g_free(kind);
-    }
-}
-
-static void render_record(care_panel_t *p)
-{
-    gtk_text_buffer_set_text(p->record, "", 0);
-    memset(p->stale_shown, 0, sizeof p->stale_shown);
-    const Mhtas__V1__GetCareSummaryResponse *r = p->rec;
-    const Mhtas__V1__CareSummary *s = r ? r->summary : NULL;
-    if (s == NULL) {
-        gtk_widget_set_visible(p->restricted_lbl, FALSE);
-        return;
-    }
-    const Mhtas__V1__Identity *id = s->identity;
-    const Mhtas__V1__HumanName *n = id && id->n_names ? id->names[0] : NULL;
-    char *nhs = nhs_format(s->nhs_number);
-    if (n) {
-        char *fam = g_utf8_strup(n->family, -1);
-        char *given = join(n->given, n->n_given, " ");
-        putf(p, "h1", "%s, %s%s%s%s\n", fam, given, *n->prefix ? " (" : "", n->prefix, *n->prefix ? ")" : "");
-        g_free(fam);
-        g_free(given);
-    } else {
-        put(p, "Name not recorded\n", "h1");
-    }
-    putf(p, "strong", "NHS %s", nhs);
-    if (id)
-        putf(p, NULL, " \u00b7 born %s", id->date_of_birth);
-    put(p, "\n", NULL);
-    char *at = fmt_time(r->read_at_ms);
-    putf(p, "meta", "Read at %s%s%s \u00b7 audit record %" PRIu64 " \u00b7 %zu part%s stale\n", at,
-         p->tab ? " for " : "", p->tab ? ref_of(p) : "", r->audit_seq, r->n_stale_parts, r->n_stale_parts == 1 ? "" : "s");
-    g_free(at);
-    if (p->rec_glass)
-        putf(p, "alert", "Opened under break-glass: %s\n", glass_labels[p->rec_glass]);
-    g_free(nhs);
-    put(p, "\n", NULL);
-    render_identity(p, id);
-    render_legal(p, s->legal_status);
-    render_diagnoses(p, s->diagnoses);
-    render_team(p, s->care_team);
-    render_risks(p, s->risks);
-    render_plan(p, s->crisis_plan);
-    render_contacts(p, s->recent_contacts);
-    bool restricted = r->restricted || s->restricted;
-    gtk_widget_set_visible(p->restricted_lbl, restricted);
-    GtkTextIter start;
-    gtk_text_buffer_get_start_iter(p->record, &start);
-    gtk_text_buffer_place_cursor(p->record, &start);
-    GtkTextMark *top = gtk_text_buffer_get_insert(p->record);
-    gtk_text_view_scroll_to_mark(GTK_TEXT_VIEW(p->record_view), top, 0, FALSE, 0, 0);
-}
-
 static char *part_list(const int *parts, size_t n, bool names)
 {
     GString *s = g_string_new(NULL);
@@ -956,7 +622,7 @@ static void got_record(care_panel_t *p, const Mhtas__V1__GetCareSummaryResponse 
     pb_free(p->rec);
     p->rec = pb_dup(&r->base);
     p->rec_glass = glass;
-    render_record(p);
+    care_render_record(p);
     gtk_stack_set_visible_child_name(GTK_STACK(p->stack), "record");
     gtk_label_set_text(GTK_LABEL(p->record_note), p->tab ? "" : "Outside a held incident: the record cannot be shared from here.");
     int stale[CARE_NPARTS], shown[CARE_NPARTS];
@@ -980,7 +646,7 @@ void care_close_record(care_panel_t *p, const char *why)
     pb_free(p->rec);
     p->rec = NULL;
     p->rec_glass = 0;
-    render_record(p);
+    care_render_record(p);
     if (p->share_win)
         gtk_widget_set_visible(p->share_win, FALSE);
     gtk_stack_set_visible_child_name(GTK_STACK(p->stack), "search");
@@ -1107,7 +773,7 @@ static void id_name(id_row_t *r, const Mhtas__V1__PersonMatch *m, const Mhtas__V
 
 static void id_dob(id_row_t *r, const Mhtas__V1__PersonMatch *m, const Mhtas__V1__Person *pe)
 {
-    int age = age_of(m->date_of_birth);
+    int age = care_age_of(m->date_of_birth);
     r->rec = age >= 0 ? g_strdup_printf("%s (age %d)", m->date_of_birth, age) : g_strdup(m->date_of_birth);
     if (pe == NULL)
         return;
@@ -1576,7 +1242,7 @@ void care_share_open(care_panel_t *p)
         gtk_check_button_set_active(GTK_CHECK_BUTTON(p->share_part[i]), FALSE);
     gtk_text_buffer_set_text(p->share_text, "", 0);
     gtk_drop_down_set_selected(GTK_DROP_DOWN(p->share_basis_dd), gtk_drop_down_get_selected(GTK_DROP_DOWN(p->basis_dd)));
-    char *reason = g_strdup_printf("officers need this to act safely on incident %s", ref_of(p));
+    char *reason = g_strdup_printf("officers need this to act safely on incident %s", care_ref_of(p));
     gtk_editable_set_text(GTK_EDITABLE(p->share_reason_e), reason);
     g_free(reason);
     gtk_label_set_text(GTK_LABEL(p->share_note),
@@ -1722,7 +1388,7 @@ static void on_share_cancel(GtkButton *b, gpointer data)
 
 static void build_share(care_panel_t *p)
 {
-    char *title = g_strdup_printf("Share with police \u2014 %s", ref_of(p));
+    char *title = g_strdup_printf("Share with police \u2014 %s", care_ref_of(p));
     GtkWidget *v;
     GtkWidget *w = modal_new(p, title, 560, &v);
     g_free(title);
@@ -1959,7 +1625,7 @@ void care_panel_update(care_panel_t *p)
             gtk_editable_set_text(GTK_EDITABLE(p->dob_e), pe->date_of_birth);
             gtk_editable_set_text(GTK_EDITABLE(p->postcode_e), pe->postcode);
         }
-        char *reason = g_strdup_printf("advising officers on incident %s", ref_of(p));
+        char *reason = g_strdup_printf("advising officers on incident %s", care_ref_of(p));
         gtk_editable_set_text(GTK_EDITABLE(p->reason_e), reason);
         g_free(reason);
     }

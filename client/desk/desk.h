@@ -12,11 +12,14 @@
  *   incident.c      one incident's tab: conversation, drafts, details, timeline,
  *                   outcome form
  *   care.c          the care-record panel of a tab (search, confirm identity,
- *                   summary, break-glass, share with police) and the break-glass window outside a held
- *                   incident; care data stays in memory, never in logs or files
+ *                   break-glass, share with police) and the break-glass window
+ *                   outside a held incident; care data stays in memory, never
+ *                   in logs or files
+ *   care_render.c   the summary's text, part by part (source, as-at, stale)
  *   templates.c     advice templates (~/.config/mhtas/templates.txt)
  *   script.c        --script FILE: test automation through the same widgets
- *   outcome_rules.c the outcome form's rules (no GTK; unit-tested)
+ *   outcome_rules.c the outcome form's rules (no GTK; unit-tested; the
+ *                   under-18 rule is the core's own)
  *   pbutil.c        protobuf helpers (copies, enum names, times)
  */
 #ifndef DESK_H
