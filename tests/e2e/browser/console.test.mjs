@@ -311,7 +311,11 @@ describe('web console', { skip }, () => {
     await prac.waitFor((e) => e.message && e.message.text.startsWith('Typed while offline'), 'the offline message', 5000, from);
     await page.waitForFunction(() => !document.querySelector('#conv [data-testid="pending-message"]'), null, { timeout: 5000 });
     await page.waitForFunction(() => [...document.querySelectorAll('#conv .msg-text')].some((e) => e.textContent.includes('Written while you were offline')), null, { timeout: 5000 });
-    await new Promise((r) => setTimeout(r, 500));
+    // A sentinel instead of a pause: the hub's stream is ordered, so once the
+    // practitioner sees its own later message, any duplicate would be in.
+    await prac.call('PostMessage', { incidentId, text: 'Sentinel after the reconnect.', clientMsgId: 'prac-sentinel' });
+    await prac.waitFor((e) => e.message && e.message.text === 'Sentinel after the reconnect.', 'the sentinel', 5000, from);
+    await page.waitForFunction(() => [...document.querySelectorAll('#conv .msg-text')].some((e) => e.textContent.includes('Sentinel after the reconnect')), null, { timeout: 5000 });
     const got = prac.events.slice(from).filter((e) => e.message && e.message.text.startsWith('Typed while offline'));
     assert.equal(got.length, 1, 'the practitioner got it once');
     const texts = await messageTexts();
